@@ -1,0 +1,163 @@
+"""One typed settings object for every inferwatch process.
+
+Values come, highest priority first, from: keyword arguments, environment variables
+(``INFERWATCH_<FIELD>``, e.g. ``INFERWATCH_WINDOW_SECONDS=30``), the TOML file named by
+``INFERWATCH_CONFIG`` (default ``inferwatch.toml`` in the working directory, if it exists), and the
+defaults below. The README's "Configuration" table lists every field; tests/test_settings.py keeps
+that table and this class in step.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+CONFIG_FILE_ENV = "INFERWATCH_CONFIG"
+DEFAULT_CONFIG_FILE = "inferwatch.toml"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="INFERWATCH_", extra="forbid")
+
+    # --- local stack -------------------------------------------------------------------------
+    state_dir: Path = Field(
+        Path(".inferwatch"),
+        description="Folder for the local stack's data, logs, PID files and the chdb database.",
+    )
+    kafka_heap_mb: int = Field(512, ge=128, description="Heap of the local Kafka broker (MiB).")
+    kafka_partitions: int = Field(4, ge=1, description="Partitions of the topics `up` creates.")
+    kafka_message_max_bytes: int = Field(
+        8 * 1024 * 1024, ge=1024, description="Broker and topic limit on one message (bytes)."
+    )
+    kafka_retention_hours: int = Field(24, ge=1, description="Retention of the local broker's topics.")
+
+    # --- connections (empty = the local stack started by `inferwatch up`) -------------------
+    kafka_bootstrap: str = Field(
+        "", description="Kafka bootstrap servers; empty = the local broker recorded by `inferwatch up`."
+    )
+    kafka_client_config: dict[str, str] = Field(
+        default_factory=dict,
+        description="Extra librdkafka settings (SASL/SSL, ...) passed straight to confluent-kafka.",
+    )
+    redis_url: str = Field("", description="Redis URL; empty = the local redis-server from `up`.")
+    clickhouse_dsn: str = Field(
+        "",
+        description="`chdb:///path` (embedded) or `http(s)://user:pass@host:8123/db` (server); "
+        "empty = chdb at <state_dir>/clickhouse.",
+    )
+    schema_registry_url: str = Field(
+        "", description="Confluent Schema Registry URL; empty = the local, stable schema-id map."
+    )
+
+    # --- topics ------------------------------------------------------------------------------
+    events_topic: str = Field("llm.inference.v1", description="Topic of inference events.")
+    dlq_topic: str = Field("llm.inference.dlq", description="Dead-letter topic for bad messages.")
+
+    # --- producer ----------------------------------------------------------------------------
+    producer_batch_events: int = Field(
+        500, ge=1, description="Events per batch message before it is sent."
+    )
+    producer_linger_ms: int = Field(
+        50, ge=0, description="Longest an event waits in a partly filled batch (ms)."
+    )
+
+    # --- processor ---------------------------------------------------------------------------
+    app_id: str = Field("inferwatch", description="Faust app id (= Kafka consumer group).")
+    window_seconds: int = Field(60, ge=1, description="Tumbling window length (event time, s).")
+    allowed_lateness_seconds: float = Field(
+        5.0, ge=0, description="How long after its end a window still accepts events (s)."
+    )
+    take_max_messages: int = Field(
+        64, ge=1, description="Kafka messages handed to the agent at once (`stream.take`)."
+    )
+    take_within_seconds: float = Field(
+        0.25, gt=0, description="Longest wait to fill a `stream.take` batch (s)."
+    )
+    live_update_seconds: float = Field(
+        1.0, gt=0, description="How often open windows are written to Redis and closed (s)."
+    )
+    redis_window_ttl_seconds: int = Field(
+        3600, ge=60, description="TTL of window hashes in Redis (s)."
+    )
+    worker_web_host: str = Field("127.0.0.1", description="Bind address of the worker's web server.")
+    worker_web_port: int = Field(
+        0, ge=0, description="Port of the worker's web server; 0 = a free port, recorded in state_dir."
+    )
+
+    # --- alerts ------------------------------------------------------------------------------
+    alert_p99_latency_ms: float = Field(
+        2000.0, gt=0, description="Alert when a window's p99 latency of a model exceeds this (ms)."
+    )
+    alert_min_events: int = Field(
+        50, ge=1, description="Events a window needs before its p99 can raise an alert."
+    )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        config_file = os.environ.get(CONFIG_FILE_ENV, DEFAULT_CONFIG_FILE)
+        if config_file != DEFAULT_CONFIG_FILE and not Path(config_file).is_file():
+            raise FileNotFoundError(f"{CONFIG_FILE_ENV}={config_file}: no such file")
+        return (
+            init_settings,
+            env_settings,
+            TomlConfigSettingsSource(settings_cls, toml_file=config_file),
+        )
+
+    # --- derived paths -----------------------------------------------------------------------
+    @property
+    def run_dir(self) -> Path:
+        """PID files and the address of every process the local stack started."""
+        return self.state_dir / "run"
+
+    @property
+    def resolved_clickhouse_dsn(self) -> str:
+        if self.clickhouse_dsn:
+            return self.clickhouse_dsn
+        return f"chdb://{(self.state_dir / 'clickhouse').resolve()}"
+
+    @property
+    def stack_file(self) -> Path:
+        """Written by `inferwatch up`: where the local broker and Redis listen."""
+        return self.run_dir / "stack.json"
+
+    @property
+    def resolved_kafka_bootstrap(self) -> str:
+        return self.kafka_bootstrap or self._local_stack_endpoint("kafka_bootstrap")
+
+    @property
+    def resolved_redis_url(self) -> str:
+        return self.redis_url or self._local_stack_endpoint("redis_url")
+
+    def _local_stack_endpoint(self, name: str) -> str:
+        try:
+            endpoints = json.loads(self.stack_file.read_text())
+        except FileNotFoundError:
+            raise StackNotRunning(
+                f"{name} is not set and no local stack runs under {self.state_dir}: "
+                f"run `inferwatch up` or set INFERWATCH_{name.upper()}"
+            ) from None
+        return endpoints[name]
+
+    def kafka_config(self, **overrides: object) -> dict[str, object]:
+        """librdkafka configuration: bootstrap + the user's pass-through settings + overrides."""
+        return {"bootstrap.servers": self.resolved_kafka_bootstrap, **self.kafka_client_config, **overrides}
+
+
+class StackNotRunning(RuntimeError):
+    """A command needs the local stack (or explicit endpoints) and neither is there."""
