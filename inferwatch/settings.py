@@ -95,7 +95,7 @@ class Settings(BaseSettings):
 
     # --- alerts ------------------------------------------------------------------------------
     alert_p99_latency_ms: float = Field(
-        2000.0, gt=0, description="Alert when a window's p99 latency of a model exceeds this (ms)."
+        10_000.0, gt=0, description="Alert when a window's p99 latency of a model exceeds this (ms)."
     )
     alert_min_events: int = Field(
         50, ge=1, description="Events a window needs before its p99 can raise an alert."

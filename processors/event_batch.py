@@ -1,0 +1,50 @@
+"""Decoded events as numpy columns: what the window logic computes on, one batch at a time."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+STATUSES = ("OK", "ERROR", "TIMEOUT", "FILTERED")
+STATUS_CODE = {name: code for code, name in enumerate(STATUSES)}
+
+SeriesKey = tuple[str, str, str]  # (service, model, model_version)
+
+
+@dataclass(frozen=True)
+class EventBatch:
+    series: list[SeriesKey]  # distinct (service, model, model_version) in this batch
+    series_index: np.ndarray  # int32, per event: index into `series`
+    ts_ms: np.ndarray  # int64 epoch ms
+    status: np.ndarray  # int8 code into STATUSES
+    latency_ms: np.ndarray  # float64
+    input_tokens: np.ndarray  # int64
+    output_tokens: np.ndarray  # int64
+    cost_usd: np.ndarray  # float64, NaN where the event had no cost
+
+    def __len__(self) -> int:
+        return int(self.ts_ms.size)
+
+    @classmethod
+    def from_events(cls, events: list[dict]) -> EventBatch:
+        series_ids: dict[SeriesKey, int] = {}
+        series_index = np.fromiter(
+            (
+                series_ids.setdefault((e["service"], e["model"], e["model_version"]), len(series_ids))
+                for e in events
+            ),
+            dtype=np.int32,
+            count=len(events),
+        )
+        cost = [e["cost_usd"] for e in events]
+        return cls(
+            series=list(series_ids),
+            series_index=series_index,
+            ts_ms=np.fromiter((e["ts"] for e in events), dtype=np.int64, count=len(events)),
+            status=np.fromiter((STATUS_CODE[e["status"]] for e in events), dtype=np.int8, count=len(events)),
+            latency_ms=np.fromiter((e["latency_ms"] for e in events), dtype=np.float64, count=len(events)),
+            input_tokens=np.fromiter((e["input_tokens"] for e in events), dtype=np.int64, count=len(events)),
+            output_tokens=np.fromiter((e["output_tokens"] for e in events), dtype=np.int64, count=len(events)),
+            cost_usd=np.array([np.nan if c is None else c for c in cost], dtype=np.float64),
+        )

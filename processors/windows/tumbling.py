@@ -1,0 +1,149 @@
+"""Tumbling event-time windows per (service, model, model_version): pure logic, no I/O.
+
+Event time is a watermark: per Kafka partition the largest `ts` seen, extrapolated with the wall
+clock while no newer event arrives (so the last windows of a stream that goes quiet still close),
+and the minimum of that over the partitions seen, so a partition that lags behind another does not
+make its events late. The publisher keys batches by (service, model), keeping a series' events in
+order within one partition. A window closes once event time passes its end plus the allowed
+lateness; an event for a window that closed (or would close at once) is *late*: it is counted per
+series and not added to any window (the raw event is still stored by the caller).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from inferwatch.processors.event_batch import STATUS_CODE, EventBatch, SeriesKey
+from inferwatch.processors.sketches.latency_sketch import LatencySketch
+
+PERCENTILES = (0.50, 0.95, 0.99)
+
+
+@dataclass
+class WindowAggregate:
+    series: SeriesKey
+    window_start_ms: int
+    window_seconds: int
+    events: int = 0
+    status_counts: np.ndarray = field(default_factory=lambda: np.zeros(len(STATUS_CODE), np.int64))
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float = 0.0
+    latency_sketch: LatencySketch = field(default_factory=LatencySketch)
+
+    @property
+    def window_end_ms(self) -> int:
+        return self.window_start_ms + self.window_seconds * 1000
+
+    def snapshot(self) -> dict:
+        """The window's metrics as plain numbers (what Redis and ClickHouse get)."""
+        service, model, model_version = self.series
+        p50, p95, p99 = self.latency_sketch.quantiles(PERCENTILES)
+        return {
+            "service": service,
+            "model": model,
+            "model_version": model_version,
+            "window_start_ms": self.window_start_ms,
+            "window_seconds": self.window_seconds,
+            "events": self.events,
+            "ok": int(self.status_counts[STATUS_CODE["OK"]]),
+            "errors": int(self.status_counts[STATUS_CODE["ERROR"]]),
+            "timeouts": int(self.status_counts[STATUS_CODE["TIMEOUT"]]),
+            "filtered": int(self.status_counts[STATUS_CODE["FILTERED"]]),
+            "latency_p50_ms": p50,
+            "latency_p95_ms": p95,
+            "latency_p99_ms": p99,
+            "latency_max_ms": self.latency_sketch.max,
+            "input_tokens": self.input_tokens,
+            "output_tokens": self.output_tokens,
+            "cost_usd": self.cost_usd,
+        }
+
+
+@dataclass
+class AddResult:
+    added: int
+    late: int
+    touched: list[WindowAggregate]  # windows that changed in this batch
+
+
+class TumblingWindows:
+    def __init__(self, window_seconds: int, allowed_lateness_seconds: float):
+        self.window_ms = window_seconds * 1000
+        self.window_seconds = window_seconds
+        self.lateness_ms = int(allowed_lateness_seconds * 1000)
+        self.open: dict[tuple[SeriesKey, int], WindowAggregate] = {}
+        self.late_by_series: dict[SeriesKey, int] = {}
+        # partition -> (newest ts seen, wall time when it was seen)
+        self._partition_clock: dict[int, tuple[int, float]] = {}
+
+    def event_time_ms(self, wall_ms: float) -> float | None:
+        """The watermark: min over partitions of newest ts + wall time since it arrived."""
+        if not self._partition_clock:
+            return None
+        return min(ts + max(0.0, wall_ms - seen_at) for ts, seen_at in self._partition_clock.values())
+
+    def add(self, batch: EventBatch, partition: int, wall_ms: float) -> AddResult:
+        """Add a batch of events read from one Kafka partition."""
+        if len(batch) == 0:
+            return AddResult(0, 0, [])
+        window_start = batch.ts_ms - batch.ts_ms % self.window_ms
+        # Late = the window would already be closed by the event time reached *before* this batch.
+        now_ms = self.event_time_ms(wall_ms)
+        if now_ms is None:
+            on_time = np.ones(len(batch), dtype=bool)
+        else:
+            on_time = window_start + self.window_ms + self.lateness_ms > now_ms
+        late = int(len(batch) - on_time.sum())
+        if late:
+            late_series, late_counts = np.unique(batch.series_index[~on_time], return_counts=True)
+            for s, n in zip(late_series.tolist(), late_counts.tolist()):
+                key = batch.series[s]
+                self.late_by_series[key] = self.late_by_series.get(key, 0) + n
+
+        touched = self._aggregate(batch, window_start, on_time)
+
+        newest = int(batch.ts_ms.max())
+        clock = self._partition_clock.get(partition)
+        if clock is None or newest > clock[0]:
+            self._partition_clock[partition] = (newest, wall_ms)
+        return AddResult(added=len(batch) - late, late=late, touched=touched)
+
+    def _aggregate(self, batch: EventBatch, window_start: np.ndarray, on_time: np.ndarray) -> list[WindowAggregate]:
+        idx = np.flatnonzero(on_time)
+        if idx.size == 0:
+            return []
+        # One group per (series, window): sort once, then reduce each contiguous run with numpy.
+        group = batch.series_index[idx].astype(np.int64) << 40 | (window_start[idx] // self.window_ms)
+        order = np.argsort(group, kind="stable")
+        idx, group = idx[order], group[order]
+        bounds = np.flatnonzero(np.diff(group)) + 1
+        touched = []
+        for run in np.split(idx, bounds):
+            first = run[0]
+            key = (batch.series[batch.series_index[first]], int(window_start[first]))
+            window = self.open.get(key)
+            if window is None:
+                window = self.open[key] = WindowAggregate(key[0], key[1], self.window_seconds)
+            window.events += run.size
+            window.status_counts += np.bincount(batch.status[run], minlength=len(STATUS_CODE))
+            window.input_tokens += int(batch.input_tokens[run].sum())
+            window.output_tokens += int(batch.output_tokens[run].sum())
+            window.cost_usd += float(np.nansum(batch.cost_usd[run]))
+            window.latency_sketch.add_many(batch.latency_ms[run])
+            touched.append(window)
+        return touched
+
+    def close_due(self, wall_ms: float) -> list[WindowAggregate]:
+        """Remove and return the windows whose end + allowed lateness event time has passed."""
+        now_ms = self.event_time_ms(wall_ms)
+        if now_ms is None:
+            return []
+        due = [k for k, w in self.open.items() if w.window_end_ms + self.lateness_ms <= now_ms]
+        return [self.open.pop(k) for k in sorted(due, key=lambda k: k[1])]
+
+    def take_late_counts(self) -> dict[SeriesKey, int]:
+        late, self.late_by_series = self.late_by_series, {}
+        return late

@@ -1,0 +1,77 @@
+"""`inferwatch simulate`: drive modelled traffic (see traffic_model) into the events topic."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from inferwatch.producers.publisher import EventPublisher
+from inferwatch.producers.traffic_model import LatencyRegression, TrafficModel
+from inferwatch.settings import Settings
+
+TICK_SECONDS = 0.05
+
+
+@dataclass
+class SimulationProgress:
+    elapsed_s: float
+    events: int
+    event_time_ms: int
+
+
+def simulate(
+    settings: Settings,
+    rate: float,
+    duration_s: float,
+    time_scale: float = 1.0,
+    regression_model: str | None = None,
+    regression_factor: float = 3.0,
+    regression_at: float = 0.5,
+    seed: int | None = None,
+    on_progress: Callable[[SimulationProgress], None] | None = None,
+    start_ms: int | None = None,
+) -> EventPublisher:
+    """Publish ~rate events per wall second for duration_s seconds.
+
+    Event time runs `time_scale` times faster than the wall clock from `start_ms` (default: now
+    minus the simulated span, so the compressed run ends at about the present). A latency
+    regression of `regression_factor` hits `regression_model` from the fraction `regression_at`
+    of the simulated span on.
+    """
+    if rate <= 0 or duration_s <= 0 or time_scale <= 0:
+        raise ValueError("rate, duration and time scale must be positive")
+    span_ms = duration_s * time_scale * 1000
+    if start_ms is None:
+        start_ms = int(time.time() * 1000 - span_ms)
+    regression = (
+        LatencyRegression(regression_model, regression_factor, int(start_ms + regression_at * span_ms))
+        if regression_model
+        else None
+    )
+    model = TrafficModel(seed)
+    publisher = EventPublisher(settings)
+    started = time.monotonic()
+    next_report = 1.0
+    elapsed = 0.0
+    while elapsed < duration_s:
+        tick_start = elapsed
+        time.sleep(TICK_SECONDS)  # pacing the generator against the wall clock, not synchronisation
+        elapsed = min(time.monotonic() - started, duration_s)
+        n = model.rng.poisson(rate * (elapsed - tick_start))
+        ts = np.sort(start_ms + model.rng.uniform(tick_start, elapsed, n) * time_scale * 1000).astype(np.int64)
+        for event in model.events(ts, regression):
+            publisher.publish(event)
+        publisher.poll()
+        if on_progress and elapsed >= next_report:
+            next_report += 1.0
+            on_progress(SimulationProgress(elapsed, publisher.stats.events_sent, int(start_ms + elapsed * time_scale * 1000)))
+    undelivered = publisher.flush()
+    if undelivered or publisher.stats.events_failed:
+        raise RuntimeError(
+            f"{publisher.stats.events_failed} events failed and {undelivered} messages are "
+            f"undelivered: {publisher.stats.last_error}"
+        )
+    return publisher

@@ -1,0 +1,83 @@
+"""Confluent wire framing + Avro bodies for inference events.
+
+A message is ``0x00 | schema id (4 bytes, big endian) | Avro binary body``: the framing Schema
+Registry clients, kcat and ClickHouse's AvroConfluent format read. The schema id tells a batch
+message (many events) from a single-event message sent by a third-party producer.
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+
+from fastavro import schemaless_reader, schemaless_writer
+
+from inferwatch.schemas.registry import (
+    BATCH_SCHEMA_NAME,
+    EVENT_SCHEMA_NAME,
+    SchemaIds,
+    parsed_wire_schema,
+)
+
+MAGIC_BYTE = 0
+_HEADER = struct.Struct(">bI")
+
+
+class WireFormatError(ValueError):
+    """A message that is not a decodable inference event (batch); str() is the dead-letter reason."""
+
+
+class EventCodec:
+    """Encodes and decodes inference events for the given schema ids.
+
+    Events are plain dicts with `ts` as epoch milliseconds and `event_id` as a UUID string.
+    """
+
+    def __init__(self, ids: SchemaIds):
+        self.ids = ids
+        self._event_schema = parsed_wire_schema(EVENT_SCHEMA_NAME)
+        self._batch_schema = parsed_wire_schema(BATCH_SCHEMA_NAME)
+
+    def _encode(self, schema_id: int, schema, record: dict) -> bytes:
+        out = io.BytesIO()
+        out.write(_HEADER.pack(MAGIC_BYTE, schema_id))
+        schemaless_writer(out, schema, record)
+        return out.getvalue()
+
+    def encode_event(self, event: dict) -> bytes:
+        return self._encode(self.ids.event, self._event_schema, event)
+
+    def encode_batch(self, events: list[dict]) -> bytes:
+        return self._encode(self.ids.batch, self._batch_schema, {"events": events})
+
+    def decode(self, message: bytes | None) -> list[dict]:
+        """The events a message carries (one for a single-event message).
+
+        Raises WireFormatError naming what is wrong: not our framing, unknown schema id, or a
+        body that does not decode (truncated, corrupt, or trailing bytes).
+        """
+        if message is None or len(message) < _HEADER.size:
+            raise WireFormatError(f"not Confluent-framed: {len(message or b'')} bytes, need >= 5")
+        magic, schema_id = _HEADER.unpack_from(message)
+        if magic != MAGIC_BYTE:
+            raise WireFormatError(f"not Confluent-framed: magic byte {magic}, expected 0")
+        if schema_id == self.ids.batch:
+            schema, is_batch = self._batch_schema, True
+        elif schema_id == self.ids.event:
+            schema, is_batch = self._event_schema, False
+        else:
+            raise WireFormatError(
+                f"unknown schema id {schema_id} (known: event={self.ids.event}, batch={self.ids.batch})"
+            )
+        body = io.BytesIO(message)
+        body.seek(_HEADER.size)
+        try:
+            record = schemaless_reader(body, schema, None)
+        except Exception as exc:  # fastavro raises EOFError, ValueError, IndexError, ...
+            raise WireFormatError(f"undecodable Avro body for schema id {schema_id}: {exc!r}") from exc
+        if body.tell() != len(message):
+            raise WireFormatError(
+                f"undecodable Avro body for schema id {schema_id}: "
+                f"{len(message) - body.tell()} trailing bytes"
+            )
+        return record["events"] if is_batch else [record]

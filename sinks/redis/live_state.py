@@ -1,0 +1,80 @@
+"""Live window state and alerts in Redis, for dashboards and the alert engine.
+
+Key layout (documented in the README, "Live state in Redis"):
+- ``iw:window:<window_seconds>:<service>|<model>|<model_version>:<window_start_ms>`` hash with the
+  window's metrics (see WindowAggregate.snapshot) plus ``state`` (open|closed) and
+  ``updated_at_ms``; expires after ``redis_window_ttl_seconds``.
+- ``iw:windows`` sorted set of those keys scored by window start, to list recent windows.
+- ``iw:alerts`` stream of alert records (capped, approximately, at 10,000 entries).
+- ``iw:counters`` hash of pipeline counters (events, batch_messages, dead_letters, late_events).
+
+All writes of one update go out in one pipeline: one round trip per batch, never per event.
+"""
+
+from __future__ import annotations
+
+import time
+
+import redis
+
+WINDOW_PREFIX = "iw:window"
+WINDOW_INDEX = "iw:windows"
+ALERT_STREAM = "iw:alerts"
+COUNTERS = "iw:counters"
+ALERT_STREAM_MAXLEN = 10_000
+
+
+def window_key(snapshot: dict) -> str:
+    series = f"{snapshot['service']}|{snapshot['model']}|{snapshot['model_version']}"
+    return f"{WINDOW_PREFIX}:{snapshot['window_seconds']}:{series}:{snapshot['window_start_ms']}"
+
+
+class LiveStateWriter:
+    def __init__(self, redis_url: str, window_ttl_seconds: int):
+        self.client = redis.Redis.from_url(redis_url)
+        self.window_ttl_seconds = window_ttl_seconds
+
+    def write(
+        self,
+        open_windows: list[dict],
+        closed_windows: list[dict],
+        alerts: list[dict],
+        counters: dict[str, int],
+    ) -> None:
+        now_ms = int(time.time() * 1000)
+        pipe = self.client.pipeline(transaction=False)
+        for state, snapshots in (("open", open_windows), ("closed", closed_windows)):
+            for snapshot in snapshots:
+                key = window_key(snapshot)
+                pipe.hset(key, mapping={**snapshot, "state": state, "updated_at_ms": now_ms})
+                pipe.expire(key, self.window_ttl_seconds)
+                pipe.zadd(WINDOW_INDEX, {key: snapshot["window_start_ms"]})
+        if open_windows or closed_windows:
+            # Keys in the index expire with their hashes; trim the index on the same horizon.
+            pipe.zremrangebyscore(WINDOW_INDEX, "-inf", now_ms - self.window_ttl_seconds * 1000)
+        for alert in alerts:
+            pipe.xadd(ALERT_STREAM, alert, maxlen=ALERT_STREAM_MAXLEN, approximate=True)
+        for name, increment in counters.items():
+            if increment:
+                pipe.hincrby(COUNTERS, name, increment)
+        pipe.execute()
+
+
+def read_windows(client: redis.Redis, limit: int = 200) -> list[dict]:
+    """The most recent windows (newest first) as dicts of str -> str."""
+    keys = client.zrevrange(WINDOW_INDEX, 0, limit - 1)
+    pipe = client.pipeline(transaction=False)
+    for key in keys:
+        pipe.hgetall(key)
+    rows = []
+    for raw in pipe.execute():
+        if raw:
+            rows.append({k.decode(): v.decode() for k, v in raw.items()})
+    return rows
+
+
+def read_alerts(client: redis.Redis, count: int = 100) -> list[dict]:
+    return [
+        {k.decode(): v.decode() for k, v in fields.items()}
+        for _id, fields in client.xrevrange(ALERT_STREAM, count=count)
+    ]
