@@ -76,6 +76,9 @@ class Settings(BaseSettings):
     allowed_lateness_seconds: float = Field(
         5.0, ge=0, description="How long after its end a window still accepts events (s)."
     )
+    partition_idle_seconds: float = Field(
+        5.0, gt=0, description="A partition with no event for this long no longer holds event time back (s)."
+    )
     take_max_messages: int = Field(
         64, ge=1, description="Kafka messages handed to the agent at once (`stream.take`)."
     )

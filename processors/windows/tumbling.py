@@ -1,12 +1,9 @@
 """Tumbling event-time windows per (service, model, model_version): pure logic, no I/O.
 
-Event time is a watermark: per Kafka partition the largest `ts` seen, extrapolated with the wall
-clock while no newer event arrives (so the last windows of a stream that goes quiet still close),
-and the minimum of that over the partitions seen, so a partition that lags behind another does not
-make its events late. The publisher keys batches by (service, model), keeping a series' events in
-order within one partition. A window closes once event time passes its end plus the allowed
-lateness; an event for a window that closed (or would close at once) is *late*: it is counted per
-series and not added to any window (the raw event is still stored by the caller).
+Event time is the watermark over the partitions read (see watermark.py). A window closes once
+event time passes its end plus the allowed lateness; an event for a window that closed (or would
+close at once) is *late*: it is counted per series and not added to any window (the raw event is
+still stored by the caller).
 """
 
 from __future__ import annotations
@@ -17,6 +14,7 @@ import numpy as np
 
 from inferwatch.processors.event_batch import STATUS_CODE, EventBatch, SeriesKey
 from inferwatch.processors.sketches.latency_sketch import LatencySketch
+from inferwatch.processors.windows.watermark import PartitionWatermark
 
 PERCENTILES = (0.50, 0.95, 0.99)
 
@@ -70,20 +68,19 @@ class AddResult:
 
 
 class TumblingWindows:
-    def __init__(self, window_seconds: int, allowed_lateness_seconds: float):
+    def __init__(
+        self,
+        window_seconds: int,
+        allowed_lateness_seconds: float,
+        partition_idle_seconds: float = 5.0,
+        partitions: tuple[int, ...] = (),
+    ):
         self.window_ms = window_seconds * 1000
         self.window_seconds = window_seconds
         self.lateness_ms = int(allowed_lateness_seconds * 1000)
         self.open: dict[tuple[SeriesKey, int], WindowAggregate] = {}
         self.late_by_series: dict[SeriesKey, int] = {}
-        # partition -> (newest ts seen, wall time when it was seen)
-        self._partition_clock: dict[int, tuple[int, float]] = {}
-
-    def event_time_ms(self, wall_ms: float) -> float | None:
-        """The watermark: min over partitions of newest ts + wall time since it arrived."""
-        if not self._partition_clock:
-            return None
-        return min(ts + max(0.0, wall_ms - seen_at) for ts, seen_at in self._partition_clock.values())
+        self.watermark = PartitionWatermark(partition_idle_seconds, partitions)
 
     def add(self, batch: EventBatch, partition: int, wall_ms: float) -> AddResult:
         """Add a batch of events read from one Kafka partition."""
@@ -91,7 +88,7 @@ class TumblingWindows:
             return AddResult(0, 0, [])
         window_start = batch.ts_ms - batch.ts_ms % self.window_ms
         # Late = the window would already be closed by the event time reached *before* this batch.
-        now_ms = self.event_time_ms(wall_ms)
+        now_ms = self.watermark.current(wall_ms)
         if now_ms is None:
             on_time = np.ones(len(batch), dtype=bool)
         else:
@@ -105,10 +102,7 @@ class TumblingWindows:
 
         touched = self._aggregate(batch, window_start, on_time)
 
-        newest = int(batch.ts_ms.max())
-        clock = self._partition_clock.get(partition)
-        if clock is None or newest > clock[0]:
-            self._partition_clock[partition] = (newest, wall_ms)
+        self.watermark.observe(partition, int(batch.ts_ms.min()), int(batch.ts_ms.max()), wall_ms)
         return AddResult(added=len(batch) - late, late=late, touched=touched)
 
     def _aggregate(self, batch: EventBatch, window_start: np.ndarray, on_time: np.ndarray) -> list[WindowAggregate]:
@@ -138,7 +132,7 @@ class TumblingWindows:
 
     def close_due(self, wall_ms: float) -> list[WindowAggregate]:
         """Remove and return the windows whose end + allowed lateness event time has passed."""
-        now_ms = self.event_time_ms(wall_ms)
+        now_ms = self.watermark.current(wall_ms)
         if now_ms is None:
             return []
         due = [k for k, w in self.open.items() if w.window_end_ms + self.lateness_ms <= now_ms]

@@ -1,0 +1,143 @@
+"""The `inferwatch` command. Every subcommand reads the same Settings (env vars, config file)."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from inferwatch.settings import Settings, StackNotRunning
+
+
+def _settings(ctx: click.Context) -> Settings:
+    return ctx.obj
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--state-dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Folder of the local stack's state and logs [env INFERWATCH_STATE_DIR; default .inferwatch].",
+)
+@click.pass_context
+def main(ctx: click.Context, state_dir: str | None) -> None:
+    """Streaming monitoring for LLM inference: Kafka -> Faust -> Redis + ClickHouse.
+
+    Settings come from INFERWATCH_* environment variables and the TOML file named by
+    INFERWATCH_CONFIG (default ./inferwatch.toml); see the README's Configuration table.
+    """
+    ctx.obj = Settings(**({"state_dir": state_dir} if state_dir else {}))
+
+
+@main.command()
+@click.pass_context
+def up(ctx: click.Context) -> None:
+    """Start the local Kafka broker (KRaft) and redis-server on free loopback ports."""
+    from inferwatch.deploy import local_stack
+
+    endpoints = local_stack.up(_settings(ctx), progress=click.echo)
+    click.echo(f"kafka  {endpoints['kafka_bootstrap']}\nredis  {endpoints['redis_url']}")
+
+
+@main.command()
+@click.pass_context
+def down(ctx: click.Context) -> None:
+    """Stop what `up` (and a worker the demo started) started, by PID, and nothing else."""
+    from inferwatch.deploy import local_stack
+
+    local_stack.down(_settings(ctx), progress=click.echo)
+
+
+@main.command()
+@click.option("--windows", is_flag=True, help="Also list the live windows held in Redis.")
+@click.pass_context
+def status(ctx: click.Context, windows: bool) -> None:
+    """Say what runs where (and, with --windows, the latest window metrics)."""
+    from inferwatch.deploy import local_stack
+
+    settings = _settings(ctx)
+    click.echo(local_stack.format_status(local_stack.status(settings)))
+    if windows:
+        import redis
+
+        from inferwatch.tables import format_windows
+        from inferwatch.sinks.redis.live_state import read_windows
+
+        client = redis.Redis.from_url(settings.resolved_redis_url)
+        click.echo(format_windows(read_windows(client)))
+
+
+@main.command()
+@click.pass_context
+def worker(ctx: click.Context) -> None:
+    """Run the stream processor (Faust worker) in the foreground."""
+    from inferwatch.processors.worker import run_worker
+
+    run_worker(_settings(ctx))
+
+
+@main.command()
+@click.option("--rate", type=click.FloatRange(min=0, min_open=True), default=500.0, show_default=True,
+              help="Events per wall-clock second.")
+@click.option("--duration", type=click.FloatRange(min=0, min_open=True), default=60.0, show_default=True,
+              help="Wall-clock seconds to run.")
+@click.option("--time-scale", type=click.FloatRange(min=0, min_open=True), default=1.0, show_default=True,
+              help="Event time runs this many times faster than the wall clock.")
+@click.option("--regression-model", default=None, help="Model that gets a latency regression.")
+@click.option("--regression-factor", type=float, default=4.0, show_default=True,
+              help="Latency multiplier of the regression.")
+@click.option("--seed", type=int, default=None, help="Random seed for reproducible traffic.")
+@click.pass_context
+def simulate(ctx, rate, duration, time_scale, regression_model, regression_factor, seed) -> None:
+    """Publish modelled traffic (several services and models) to the events topic."""
+    from inferwatch.producers.simulate import simulate as run
+
+    publisher = run(
+        _settings(ctx), rate, duration, time_scale, regression_model, regression_factor, seed=seed,
+        on_progress=lambda p: click.echo(f"{p.elapsed_s:5.0f}s  {p.events:>9,} events sent", err=True),
+    )
+    click.echo(f"sent {publisher.stats.events_sent:,} events in {publisher.stats.messages_sent:,} batch messages")
+
+
+@main.command()
+@click.argument("query")
+@click.option("--format", "output_format", type=click.Choice(["table", "csv", "json"]), default="table",
+              show_default=True)
+@click.pass_context
+def sql(ctx, query: str, output_format: str) -> None:
+    """Run SQL on ClickHouse: through the running worker when it owns the embedded database."""
+    from inferwatch.tables import format_result
+    from inferwatch.query import run_query
+
+    try:
+        columns, rows = run_query(_settings(ctx), query)
+    except Exception as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(format_result(columns, rows, output_format))
+
+
+@main.command()
+@click.option("--rate", type=float, default=1000.0, show_default=True, help="Events per second.")
+@click.option("--duration", type=float, default=60.0, show_default=True, help="Seconds of traffic.")
+@click.option("--time-scale", type=float, default=5.0, show_default=True,
+              help="Event time per wall second (5 = five 1-minute windows in a minute).")
+@click.pass_context
+def demo(ctx, rate: float, duration: float, time_scale: float) -> None:
+    """Start the stack, run the pipeline on modelled traffic with a latency regression, query it."""
+    from inferwatch.demo import run_demo
+
+    sys.exit(run_demo(_settings(ctx), rate, duration, time_scale))
+
+
+def run() -> None:
+    try:
+        main(standalone_mode=True)
+    except StackNotRunning as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    run()

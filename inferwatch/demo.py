@@ -1,0 +1,144 @@
+"""`inferwatch demo`: the whole pipeline on the local stack, in about a minute and a half.
+
+Starts Kafka and Redis, a worker process, then publishes modelled traffic with event time
+compressed (default 5x: five 1-minute windows in a minute of wall time); half-way through, one
+model's latency regresses. Live window numbers are printed from Redis while it runs; at the end
+the alerts and an analyst query over ClickHouse are printed and everything is stopped.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+import time
+
+import redis
+
+from inferwatch.deploy import local_stack
+from inferwatch.processors.worker import WORKER_PROCESS
+from inferwatch.producers.simulate import SimulationProgress, simulate
+from inferwatch.query import QueryError, run_query
+from inferwatch.settings import Settings
+from inferwatch.sinks.redis.live_state import read_alerts, read_windows
+from inferwatch.tables import format_result, format_windows
+
+REGRESSED_MODEL = "llama-3.1-8b-chat-ft"
+REGRESSION_FACTOR = 4.0
+WAIT_TIMEOUT_S = 120
+
+ANALYST_QUERY = """
+SELECT toStartOfMinute(ts) AS minute, model, count() AS requests,
+       round(quantile(0.50)(latency_ms)) AS p50_ms,
+       round(quantile(0.95)(latency_ms)) AS p95_ms,
+       round(quantile(0.99)(latency_ms)) AS p99_ms,
+       round(100 * countIf(status != 'OK') / count(), 2) AS error_rate_pct
+FROM inference_events
+WHERE ts >= fromUnixTimestamp64Milli({start_ms}) AND ts < fromUnixTimestamp64Milli({end_ms})
+GROUP BY minute, model
+ORDER BY model, minute
+"""
+
+
+def _wait_for(what: str, condition, timeout_s: float = WAIT_TIMEOUT_S, poll_s: float = 0.5):
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"gave up after {timeout_s:.0f}s waiting for {what}")
+        time.sleep(poll_s)
+
+
+def _start_worker(settings: Settings) -> subprocess.Popen:
+    log_path = settings.state_dir / "logs" / "worker.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "inferwatch.cli", "--state-dir", str(settings.state_dir), "worker"],
+        stdout=log_path.open("ab"), stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    print(f"worker: pid {worker.pid}, log {log_path}")
+
+    def ready():
+        if worker.poll() is not None:
+            raise RuntimeError(f"worker exited with {worker.returncode}; see {log_path}")
+        if local_stack.read_process(settings, WORKER_PROCESS) is None:
+            return False
+        try:
+            return run_query(settings, "SELECT 1")
+        except (OSError, QueryError):
+            return False
+
+    _wait_for("the worker's web server", ready)
+    return worker
+
+
+def run_demo(settings: Settings, rate: float, duration_s: float, time_scale: float) -> int:
+    started = time.monotonic()
+    local_stack.up(settings, progress=print)
+    worker = _start_worker(settings)
+    try:
+        return _drive(settings, rate, duration_s, time_scale)
+    finally:
+        local_stack.stop_process(settings, WORKER_PROCESS)
+        worker.wait(timeout=60)
+        local_stack.down(settings, progress=print)
+        print(f"demo finished in {time.monotonic() - started:.0f}s")
+
+
+def _drive(settings: Settings, rate: float, duration_s: float, time_scale: float) -> int:
+    window_ms = settings.window_seconds * 1000
+    span_ms = duration_s * time_scale * 1000
+    # Start on a window boundary so the run fills whole windows and the last one closes promptly.
+    start_ms = int((time.time() * 1000 - span_ms) // window_ms * window_ms)
+    end_ms = int(start_ms + span_ms)
+    client = redis.Redis.from_url(settings.resolved_redis_url)
+    print(f"\ntraffic: {rate:.0f} events/s for {duration_s:.0f}s, event time x{time_scale:g}; "
+          f"{REGRESSED_MODEL} latency x{REGRESSION_FACTOR:g} from half-way\n")
+
+    def show_live(progress: SimulationProgress) -> None:
+        if int(progress.elapsed_s) % 10:
+            return
+        windows = [w for w in read_windows(client) if int(w["window_start_ms"]) >= start_ms]
+        latest = max((int(w["window_start_ms"]) for w in windows), default=None)
+        print(f"--- {progress.elapsed_s:.0f}s: {progress.events:,} events sent; latest windows (Redis) ---")
+        print(format_windows([w for w in windows if int(w["window_start_ms"]) == latest]))
+
+    publisher = simulate(
+        settings, rate, duration_s, time_scale, REGRESSED_MODEL, REGRESSION_FACTOR,
+        on_progress=show_live, start_ms=start_ms,
+    )
+    sent = publisher.stats.events_sent
+    print(f"\nsent {sent:,} events in {publisher.stats.messages_sent:,} batch messages; waiting for the pipeline")
+
+    count_sql = (f"SELECT count() FROM inference_events WHERE ts >= fromUnixTimestamp64Milli({start_ms}) "
+                 f"AND ts < fromUnixTimestamp64Milli({end_ms})")
+    # Every event is in ClickHouse, so every window of the run exists in Redis: wait for all to close.
+    _wait_for(f"{sent:,} rows in ClickHouse", lambda: run_query(settings, count_sql)[1][0][0] >= sent)
+
+    def all_closed():
+        windows = [w for w in read_windows(client) if int(w["window_start_ms"]) >= start_ms]
+        return windows and all(w["state"] == "closed" for w in windows)
+
+    _wait_for("the last windows to close", all_closed)
+    print("\n=== closed windows (Redis) ===")
+    print(format_windows([w for w in read_windows(client) if int(w["window_start_ms"]) >= start_ms]))
+
+    alerts = [a for a in read_alerts(client) if int(a["window_start_ms"]) >= start_ms]
+    print("\n=== alerts (Redis stream iw:alerts) ===")
+    for alert in reversed(alerts):
+        print(f"  {alert['message']}")
+    if not alerts:
+        print("  (none)")
+
+    print("\n=== analyst query: latency percentiles and error rate per model per minute (ClickHouse) ===")
+    columns, rows = run_query(settings, ANALYST_QUERY.format(start_ms=start_ms, end_ms=end_ms))
+    print(format_result(columns, rows, "table"))
+
+    alerted = {a["model"] for a in alerts}
+    if alerted != {REGRESSED_MODEL}:
+        print(f"\nunexpected: alerts fired for {sorted(alerted) or 'no model'}, expected {REGRESSED_MODEL} only")
+        return 1
+    print(f"\nas expected: the p99 alert fired for {REGRESSED_MODEL} only")
+    return 0

@@ -1,0 +1,103 @@
+"""The Faust app: one agent over the events topic, one live-update timer, and the /sql page.
+
+The worker owns the ClickHouse connection (with chdb, the database path can be open in one
+process only); analysts' `inferwatch sql` reaches it through the /sql page while it runs.
+Every ClickHouse call runs on one dedicated thread so the event loop keeps consuming and the
+embedded engine is never entered from two threads at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import faust
+from faust.web import Request, Response, View
+
+from inferwatch.processors.pipeline import MonitoringPipeline, RawMessage
+from inferwatch.schemas.registry import schema_ids
+from inferwatch.schemas.wire import EventCodec
+from inferwatch.settings import Settings
+from inferwatch.sinks.clickhouse.rows import alert_row, event_columns, rollup_row
+from inferwatch.sinks.clickhouse.sink import ClickHouseSink
+from inferwatch.sinks.redis.live_state import LiveStateWriter
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings) -> faust.App:
+    bootstrap = ";".join(f"kafka://{server}" for server in settings.resolved_kafka_bootstrap.split(","))
+    app = faust.App(
+        settings.app_id,
+        broker=bootstrap,
+        datadir=str(settings.state_dir / "faust"),
+        web_bind=settings.worker_web_host,
+        web_host=settings.worker_web_host,
+        web_port=settings.worker_web_port,
+        topic_partitions=settings.kafka_partitions,
+        consumer_auto_offset_reset="earliest",
+        # Do not wait for the stream buffer to drain before committing: the agent acks per take.
+        stream_wait_empty=False,
+    )
+    events_topic = app.topic(settings.events_topic, key_serializer="raw", value_serializer="raw")
+    dlq_topic = app.topic(settings.dlq_topic, key_serializer="raw", value_serializer="raw")
+
+    pipeline = MonitoringPipeline(settings, EventCodec(schema_ids(settings.schema_registry_url)))
+    clickhouse_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clickhouse")
+    sink = ClickHouseSink(settings.resolved_clickhouse_dsn)
+    sink.ensure_schema()
+    live_state = LiveStateWriter(settings.resolved_redis_url, settings.redis_window_ttl_seconds)
+
+    async def in_clickhouse_thread(fn, *args):
+        return await asyncio.get_running_loop().run_in_executor(clickhouse_thread, fn, *args)
+
+    @app.agent(events_topic)
+    async def monitor(stream):
+        async for kafka_events in stream.take_events(
+            settings.take_max_messages, within=settings.take_within_seconds
+        ):
+            messages = [
+                RawMessage(e.message.topic, e.message.partition, e.message.offset, e.message.key, e.message.value)
+                for e in kafka_events
+            ]
+            outcome = pipeline.process(messages)
+            now_ms = int(time.time() * 1000)
+            for dead in outcome.dead_letters:
+                await dlq_topic.send(
+                    key=dead.message.key,
+                    value=dead.message.value or b"",
+                    headers=[
+                        ("inferwatch.reason", dead.reason.encode()),
+                        ("inferwatch.source", f"{dead.message.topic}/{dead.message.partition}/{dead.message.offset}".encode()),
+                    ],
+                )
+            if outcome.dead_letters:
+                await in_clickhouse_thread(sink.insert_dead_letters, [d.as_row(now_ms) for d in outcome.dead_letters])
+            if outcome.events:
+                # Awaited inside the take loop: the batch's offsets are acked only after this.
+                await in_clickhouse_thread(sink.insert_events, event_columns(outcome.events))
+
+    @app.timer(settings.live_update_seconds)
+    async def live_update():
+        update = pipeline.live_update()
+        live_state.write(update.open_windows, update.closed_windows, update.alerts, update.counters)
+        if update.closed_windows:
+            await in_clickhouse_thread(sink.insert_rollups, [rollup_row(w) for w in update.closed_windows])
+        if update.alerts:
+            await in_clickhouse_thread(sink.insert_alerts, [alert_row(a) for a in update.alerts])
+
+    @app.page("/sql")
+    class SqlView(View):
+        """POST {"sql": "..."} -> {"columns": [...], "rows": [[...], ...]} or {"error": "..."}."""
+
+        async def post(self, request: Request) -> Response:
+            body = await request.json()
+            try:
+                result = await in_clickhouse_thread(sink.query, body["sql"])
+            except Exception as exc:  # the analyst's SQL error goes back to the analyst
+                return self.json({"error": str(exc)}, status=400)
+            return self.json({"columns": result.column_names, "rows": [list(r) for r in result.rows]})
+
+    return app

@@ -1,0 +1,124 @@
+"""What the worker does with each batch of Kafka messages, independent of Faust.
+
+decode -> dead letters for what does not decode -> windows (per partition) -> raw rows for
+ClickHouse; and, on the live-update tick, open windows to Redis, closed windows to Redis and
+ClickHouse, alerts to Redis, ClickHouse and the log. The Faust agent (processors/app.py) only
+feeds it messages and runs its I/O off the event loop.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+
+from inferwatch.processors.alerts.p99_latency import P99LatencyRule
+from inferwatch.processors.event_batch import EventBatch
+from inferwatch.processors.windows.tumbling import TumblingWindows, WindowAggregate
+from inferwatch.schemas.wire import EventCodec, WireFormatError
+from inferwatch.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RawMessage:
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    message: RawMessage
+    reason: str
+
+    def as_row(self, received_at_ms: int) -> dict:
+        return {
+            "received_at": received_at_ms,
+            "topic": self.message.topic,
+            "partition": self.message.partition,
+            "offset": self.message.offset,
+            "reason": self.reason,
+            "payload": self.message.value or b"",
+        }
+
+
+@dataclass
+class BatchOutcome:
+    events: list[dict]  # every decoded event, late ones included: all are stored raw
+    dead_letters: list[DeadLetter]
+    late: int
+
+
+@dataclass
+class LiveUpdate:
+    open_windows: list[dict]
+    closed_windows: list[dict]
+    alerts: list[dict]
+    counters: dict[str, int] = field(default_factory=dict)
+
+
+class MonitoringPipeline:
+    def __init__(self, settings: Settings, codec: EventCodec):
+        self.codec = codec
+        self.windows = TumblingWindows(
+            settings.window_seconds,
+            settings.allowed_lateness_seconds,
+            settings.partition_idle_seconds,
+            # The topic's partitions, which one worker reads all of (scale-out comes with issue 4).
+            partitions=tuple(range(settings.kafka_partitions)),
+        )
+        self.p99_rule = P99LatencyRule(settings.alert_p99_latency_ms, settings.alert_min_events)
+        self._touched: dict[int, WindowAggregate] = {}
+        self._counters = {"events": 0, "batch_messages": 0, "dead_letters": 0, "late_events": 0}
+
+    def process(self, messages: list[RawMessage], wall_ms: float | None = None) -> BatchOutcome:
+        wall_ms = time.time() * 1000 if wall_ms is None else wall_ms
+        by_partition: dict[int, list[dict]] = {}
+        dead_letters = []
+        for message in messages:
+            try:
+                decoded = self.codec.decode(message.value)
+            except WireFormatError as exc:
+                dead_letters.append(DeadLetter(message, str(exc)))
+                continue
+            by_partition.setdefault(message.partition, []).extend(decoded)
+        events, late = [], 0
+        for partition, partition_events in by_partition.items():
+            result = self.windows.add(EventBatch.from_events(partition_events), partition, wall_ms)
+            late += result.late
+            for window in result.touched:
+                self._touched[id(window)] = window
+            events.extend(partition_events)
+        self._counters["events"] += len(events)
+        self._counters["batch_messages"] += len(messages) - len(dead_letters)
+        self._counters["dead_letters"] += len(dead_letters)
+        self._counters["late_events"] += late
+        for dead in dead_letters:
+            log.warning(
+                "dead letter %s[%d]@%d: %s", dead.message.topic, dead.message.partition,
+                dead.message.offset, dead.reason,
+            )
+        return BatchOutcome(events, dead_letters, late)
+
+    def live_update(self, wall_ms: float | None = None) -> LiveUpdate:
+        """Close due windows, evaluate alerts and collect what changed since the last update."""
+        wall_ms = time.time() * 1000 if wall_ms is None else wall_ms
+        touched = list(self._touched.values())
+        self._touched.clear()
+        alerts = self.p99_rule.evaluate(touched)
+        closed = self.windows.close_due(wall_ms)
+        self.p99_rule.forget_closed(closed)
+        closed_ids = {id(w) for w in closed}
+        counters, self._counters = self._counters, dict.fromkeys(self._counters, 0)
+        for alert in alerts:
+            log.warning("ALERT %s", alert.message)
+        return LiveUpdate(
+            open_windows=[w.snapshot() for w in touched if id(w) not in closed_ids],
+            closed_windows=[w.snapshot() for w in closed],
+            alerts=[a.as_dict() for a in alerts],
+            counters=counters,
+        )

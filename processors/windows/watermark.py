@@ -1,0 +1,52 @@
+"""Event-time watermark over the Kafka partitions a worker reads. Pure logic, no I/O.
+
+Per partition we keep the newest event `ts` seen and the wall time it arrived. The watermark is
+the minimum of the newest ts over the *active* partitions, so a partition that lags behind
+another holds event time back and its events are not late. A partition is active while it has
+delivered an event within `idle_seconds` of wall time; a partition assigned to the worker but
+silent so far counts as active, at the first ts seen anywhere, for `idle_seconds` after that
+first event (so the first batch of a partition read a moment after another's is not late).
+When no partition is active the stream has gone quiet: event time then follows the wall clock
+from the newest event seen, so the last windows still close. The watermark never goes back.
+"""
+
+from __future__ import annotations
+
+
+class PartitionWatermark:
+    def __init__(self, idle_seconds: float, partitions: tuple[int, ...] = ()):
+        self.idle_ms = idle_seconds * 1000
+        # partition -> (newest ts, wall ms of its newest arrival); None: assigned, nothing seen yet
+        self._clock: dict[int, tuple[int, float] | None] = dict.fromkeys(partitions)
+        self._first_seen: tuple[int, float] | None = None  # (first ts, wall ms) over all partitions
+        self._watermark: float | None = None
+
+    def observe(self, partition: int, oldest_ts: int, newest_ts: int, wall_ms: float) -> None:
+        if self._first_seen is None:
+            self._first_seen = (oldest_ts, wall_ms)
+        clock = self._clock.get(partition)
+        if clock is None or newest_ts >= clock[0]:
+            self._clock[partition] = (newest_ts, wall_ms)
+        else:
+            self._clock[partition] = (clock[0], wall_ms)  # still active, just not newer
+
+    def current(self, wall_ms: float) -> float | None:
+        """Event time now (epoch ms), or None before the first event."""
+        if self._first_seen is None:
+            return None
+        first_ts, first_wall = self._first_seen
+        active = []
+        for clock in self._clock.values():
+            if clock is None:
+                if wall_ms - first_wall < self.idle_ms:
+                    active.append(first_ts)
+            elif wall_ms - clock[1] < self.idle_ms:
+                active.append(clock[0])
+        if active:
+            candidate = float(min(active))
+        else:
+            candidate = max(ts + (wall_ms - seen_at) for ts, seen_at in
+                            (c for c in self._clock.values() if c is not None))
+        if self._watermark is None or candidate > self._watermark:
+            self._watermark = candidate
+        return self._watermark

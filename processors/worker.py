@@ -1,0 +1,37 @@
+"""Runs the Faust app as a worker process and records where its web server listens."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+
+import uvloop
+
+from inferwatch.settings import Settings
+
+WORKER_PROCESS = "worker"
+
+
+def _free_loopback_port(host: str) -> int:
+    with socket.socket() as probe:
+        probe.bind((host, 0))
+        return probe.getsockname()[1]
+
+
+def run_worker(settings: Settings) -> None:
+    from faust.worker import Worker
+
+    from inferwatch.deploy.local_stack import register_process
+    from inferwatch.processors.app import create_app
+
+    if settings.worker_web_port == 0:
+        settings = settings.model_copy(update={"worker_web_port": _free_loopback_port(settings.worker_web_host)})
+    # uvloop cuts Faust's per-message overhead; the policy must be set before the loop exists.
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    app = create_app(settings)
+    register_process(
+        settings, WORKER_PROCESS, os.getpid(),
+        web_url=f"http://{settings.worker_web_host}:{settings.worker_web_port}",
+    )
+    Worker(app, loglevel="INFO", logfile=None).execute_from_commandline()

@@ -1,0 +1,109 @@
+import numpy as np
+import pytest
+
+from inferwatch.processors.event_batch import EventBatch
+from inferwatch.processors.windows.tumbling import TumblingWindows
+from inferwatch.producers.traffic_model import TrafficModel
+
+WINDOW_S = 60
+T0 = 1_700_000_040_000  # a window boundary
+
+
+def exact_windows(events, window_s=WINDOW_S):
+    """Per (series, window start) metrics computed directly from the events."""
+    out = {}
+    for e in events:
+        start = e["ts"] - e["ts"] % (window_s * 1000)
+        out.setdefault(((e["service"], e["model"], e["model_version"]), start), []).append(e)
+    result = {}
+    for key, group in out.items():
+        latency = np.array([e["latency_ms"] for e in group])
+        result[key] = {
+            "events": len(group),
+            "errors": sum(e["status"] == "ERROR" for e in group),
+            "timeouts": sum(e["status"] == "TIMEOUT" for e in group),
+            "filtered": sum(e["status"] == "FILTERED" for e in group),
+            "input_tokens": sum(e["input_tokens"] for e in group),
+            "output_tokens": sum(e["output_tokens"] for e in group),
+            "cost_usd": sum(e["cost_usd"] or 0.0 for e in group),
+            "p50": np.quantile(latency, 0.5, method="lower"),
+            "p99": np.quantile(latency, 0.99, method="lower"),
+            "max": latency.max(),
+        }
+    return result
+
+
+def assert_matches(windows, expected):
+    got = {(w.series, w.window_start_ms): w.snapshot() for w in windows}
+    assert got.keys() == expected.keys()
+    for key, exp in expected.items():
+        snap = got[key]
+        for name in ("events", "errors", "timeouts", "filtered", "input_tokens", "output_tokens"):
+            assert snap[name] == exp[name], (key, name)
+        assert snap["cost_usd"] == pytest.approx(exp["cost_usd"], rel=1e-9)
+        assert snap["latency_p50_ms"] == pytest.approx(exp["p50"], rel=0.01)
+        assert snap["latency_p99_ms"] == pytest.approx(exp["p99"], rel=0.01)
+        assert snap["latency_max_ms"] == exp["max"]
+
+
+def make_events(n, span_ms, seed=5):
+    rng = np.random.default_rng(seed)
+    ts = np.sort(T0 + rng.integers(0, span_ms, n))
+    return TrafficModel(seed=seed).events(ts)
+
+
+def test_in_order_stream_matches_exact_computation_and_closes_every_window():
+    events = make_events(6000, 5 * 60_000)
+    windows = TumblingWindows(WINDOW_S, allowed_lateness_seconds=2, partition_idle_seconds=5)
+    closed = []
+    for i in range(0, len(events), 250):
+        windows.add(EventBatch.from_events(events[i:i + 250]), partition=0, wall_ms=float(i))
+        closed += windows.close_due(wall_ms=float(i))
+    assert len(windows.open) == 3  # the last window of each series is still open
+    # The stream goes quiet: once the partition is idle, event time follows the wall clock.
+    last_wall = float(len(events) - len(events) % 250)
+    last_window_end = T0 + 5 * 60_000
+    assert windows.close_due(wall_ms=last_wall + 4_000) == []
+    closed += windows.close_due(wall_ms=last_wall + 5_000 + (last_window_end - events[-1]["ts"]) + 2_000)
+    assert windows.open == {}
+    assert_matches(closed, exact_windows(events))
+
+
+def test_lagging_partition_is_not_late():
+    # Partition 1 is read a whole window behind partition 0: the watermark is the slower one.
+    events = make_events(2000, 3 * 60_000)
+    p0, p1 = events[::2], events[1::2]
+    windows = TumblingWindows(WINDOW_S, allowed_lateness_seconds=0, partition_idle_seconds=60, partitions=(0, 1))
+    windows.add(EventBatch.from_events(p0[:500]), partition=0, wall_ms=0)
+    windows.add(EventBatch.from_events(p1[:100]), partition=1, wall_ms=0)
+    windows.add(EventBatch.from_events(p0[500:]), partition=0, wall_ms=1)
+    result = windows.add(EventBatch.from_events(p1[100:]), partition=1, wall_ms=2)
+    assert result.late == 0
+    assert_matches(list(windows.open.values()), exact_windows(events))
+
+
+def test_late_events_are_counted_not_added():
+    events = make_events(1000, 2 * 60_000)
+    windows = TumblingWindows(WINDOW_S, allowed_lateness_seconds=5)
+    first_window = [e for e in events if e["ts"] < T0 + 60_000]
+    second_window = [e for e in events if e["ts"] >= T0 + 60_000]
+    windows.add(EventBatch.from_events(first_window[:-10]), 0, wall_ms=0)
+    windows.add(EventBatch.from_events(second_window), 0, wall_ms=0)
+    closed = windows.close_due(wall_ms=0)
+    assert [w.window_start_ms for w in closed] == [T0] * len({(e["service"], e["model"]) for e in first_window[:-10]})
+    late = windows.add(EventBatch.from_events(first_window[-10:]), 0, wall_ms=1)
+    assert late.late == 10 and late.added == 0
+    counted = windows.take_late_counts()
+    assert sum(counted.values()) == 10
+    assert windows.take_late_counts() == {}
+    assert_matches(closed, exact_windows(first_window[:-10]))
+
+
+def test_window_within_lateness_still_accepts_events():
+    events = make_events(400, 2 * 60_000)
+    windows = TumblingWindows(WINDOW_S, allowed_lateness_seconds=30)
+    straggler = next(e for e in events if e["ts"] < T0 + 60_000)
+    rest = [e for e in events if e is not straggler and e["ts"] < T0 + 80_000]
+    windows.add(EventBatch.from_events(rest), 0, wall_ms=0)
+    result = windows.add(EventBatch.from_events([straggler]), 0, wall_ms=0)
+    assert result.late == 0 and result.added == 1
