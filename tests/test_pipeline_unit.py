@@ -1,0 +1,48 @@
+"""The worker's batch logic on plain objects: decode, dead letters, windows, alerts."""
+
+import numpy as np
+
+from inferwatch.processors.pipeline import MonitoringPipeline, RawMessage
+from inferwatch.producers.traffic_model import LatencyRegression, TrafficModel
+from inferwatch.schemas.registry import local_schema_ids
+from inferwatch.schemas.wire import EventCodec
+from inferwatch.settings import Settings
+
+T0 = 1_700_000_040_000
+
+
+def messages(codec, batches, partition=0):
+    return [RawMessage("events", partition, offset, b"k", codec.encode_batch(batch))
+            for offset, batch in enumerate(batches)]
+
+
+def test_bad_messages_become_dead_letters_and_good_ones_still_count():
+    codec = EventCodec(local_schema_ids())
+    pipeline = MonitoringPipeline(Settings(kafka_partitions=1), codec)
+    events = TrafficModel(seed=2).events(np.arange(300, dtype=np.int64) + T0)
+    batch = messages(codec, [events[:150], events[150:]])
+    bad = [RawMessage("events", 0, 7, None, None), RawMessage("events", 0, 8, b"k", b"garbage!")]
+    outcome = pipeline.process([batch[0], *bad, batch[1]], wall_ms=0)
+    assert outcome.events == events
+    assert [d.message.offset for d in outcome.dead_letters] == [7, 8]
+    assert all("not Confluent-framed" in d.reason for d in outcome.dead_letters)
+    update = pipeline.live_update(wall_ms=0)
+    assert update.counters == {"events": 300, "batch_messages": 2, "dead_letters": 2, "late_events": 0}
+    assert sum(w["events"] for w in update.open_windows) == 300
+    # Counters are increments: the next update reports only what happened since.
+    assert pipeline.live_update(wall_ms=0).counters["events"] == 0
+
+
+def test_p99_alert_fires_once_for_the_regressed_model_only():
+    codec = EventCodec(local_schema_ids())
+    settings = Settings(kafka_partitions=1, alert_p99_latency_ms=10_000, alert_min_events=50)
+    pipeline = MonitoringPipeline(settings, codec)
+    regression = LatencyRegression("llama-3.1-8b-chat-ft", factor=4.0, from_ts_ms=T0)
+    events = TrafficModel(seed=3).events(np.sort(T0 + np.arange(3000, dtype=np.int64) * 10), regression)
+    pipeline.process(messages(codec, [events[:1500]]), wall_ms=0)
+    first = pipeline.live_update(wall_ms=0)
+    pipeline.process(messages(codec, [events[1500:]]), wall_ms=1)
+    second = pipeline.live_update(wall_ms=1)
+    assert {a["model"] for a in first.alerts} == {"llama-3.1-8b-chat-ft"}
+    assert all(a["value"] > 10_000 for a in first.alerts)
+    assert second.alerts == []  # same window: already fired
