@@ -164,3 +164,13 @@ class Settings(BaseSettings):
 
 class StackNotRunning(RuntimeError):
     """A command needs the local stack (or explicit endpoints) and neither is there."""
+
+
+def settings_markdown_table() -> str:
+    """The README's Configuration table, generated from the fields above."""
+    lines = ["| field (env `INFERWATCH_<FIELD>`) | default | meaning |", "| --- | --- | --- |"]
+    for name, field in Settings.model_fields.items():
+        default = field.get_default(call_default_factory=True)
+        shown = "(empty)" if default in ("", {}) else f"`{default}`"
+        lines.append(f"| `{name}` | {shown} | {field.description} |")
+    return "\n".join(lines)
