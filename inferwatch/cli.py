@@ -7,6 +7,8 @@ import sys
 
 import click
 
+from inferwatch.producers.scenarios import SCENARIOS
+from inferwatch.producers.traffic_model import FLEET
 from inferwatch.settings import Settings, StackNotRunning
 
 
@@ -85,20 +87,32 @@ def worker(ctx: click.Context) -> None:
               help="Wall-clock seconds to run.")
 @click.option("--time-scale", type=click.FloatRange(min=0, min_open=True), default=1.0, show_default=True,
               help="Event time runs this many times faster than the wall clock.")
-@click.option("--regression-model", default=None, help="Model that gets a latency regression.")
-@click.option("--regression-factor", type=float, default=4.0, show_default=True,
-              help="Latency multiplier of the regression.")
+@click.option("--scenario", type=click.Choice(list(SCENARIOS)), default="steady", show_default=True,
+              help="What changes half-way (see `inferwatch scenarios`).")
+@click.option("--model", "scenario_model", default=FLEET[0].model, show_default=True,
+              help="The model the scenario changes.")
+@click.option("--factor", type=click.FloatRange(min=0, min_open=True), default=4.0, show_default=True,
+              help="Size of the change (meaning per scenario).")
+@click.option("--at", "scenario_at", type=click.FloatRange(0, 1), default=0.5, show_default=True,
+              help="Fraction of the run after which the scenario applies.")
 @click.option("--seed", type=int, default=None, help="Random seed for reproducible traffic.")
 @click.pass_context
-def simulate(ctx, rate, duration, time_scale, regression_model, regression_factor, seed) -> None:
+def simulate(ctx, rate, duration, time_scale, scenario, scenario_model, factor, scenario_at, seed) -> None:
     """Publish modelled traffic (several services and models) to the events topic."""
     from inferwatch.producers.simulate import simulate as run
 
     publisher = run(
-        _settings(ctx), rate, duration, time_scale, regression_model, regression_factor, seed=seed,
+        _settings(ctx), rate, duration, time_scale, scenario, scenario_model, factor, scenario_at, seed=seed,
         on_progress=lambda p: click.echo(f"{p.elapsed_s:5.0f}s  {p.events:>9,} events sent", err=True),
     )
     click.echo(f"sent {publisher.stats.events_sent:,} events in {publisher.stats.messages_sent:,} batch messages")
+
+
+@main.command()
+def scenarios() -> None:
+    """List the traffic scenarios of `simulate --scenario`."""
+    for name, change in SCENARIOS.items():
+        click.echo(f"{name:20} {change}")
 
 
 @main.command()

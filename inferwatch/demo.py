@@ -106,7 +106,7 @@ def _drive(settings: Settings, rate: float, duration_s: float, time_scale: float
         print(format_windows([w for w in windows if int(w["window_start_ms"]) == latest]))
 
     publisher = simulate(
-        settings, rate, duration_s, time_scale, REGRESSED_MODEL, REGRESSION_FACTOR,
+        settings, rate, duration_s, time_scale, "latency-regression", REGRESSED_MODEL, REGRESSION_FACTOR,
         on_progress=show_live, start_ms=start_ms,
     )
     sent = publisher.stats.events_sent

@@ -9,7 +9,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from inferwatch.producers.publisher import EventPublisher
-from inferwatch.producers.traffic_model import LatencyRegression, TrafficModel
+from inferwatch.producers.scenarios import Scenario
+from inferwatch.producers.traffic_model import FLEET, TrafficModel
 from inferwatch.settings import Settings
 
 TICK_SECONDS = 0.05
@@ -27,9 +28,10 @@ def simulate(
     rate: float,
     duration_s: float,
     time_scale: float = 1.0,
-    regression_model: str | None = None,
-    regression_factor: float = 3.0,
-    regression_at: float = 0.5,
+    scenario: str = "steady",
+    scenario_model: str = FLEET[0].model,
+    scenario_factor: float = 4.0,
+    scenario_at: float = 0.5,
     seed: int | None = None,
     on_progress: Callable[[SimulationProgress], None] | None = None,
     start_ms: int | None = None,
@@ -37,20 +39,16 @@ def simulate(
     """Publish ~rate events per wall second for duration_s seconds.
 
     Event time runs `time_scale` times faster than the wall clock from `start_ms` (default: now
-    minus the simulated span, so the compressed run ends at about the present). A latency
-    regression of `regression_factor` hits `regression_model` from the fraction `regression_at`
-    of the simulated span on.
+    minus the simulated span, so the compressed run ends at about the present). The named
+    `scenario` (producers/scenarios.py) hits `scenario_model` from the fraction `scenario_at` of
+    the simulated span on.
     """
     if rate <= 0 or duration_s <= 0 or time_scale <= 0:
         raise ValueError("rate, duration and time scale must be positive")
     span_ms = duration_s * time_scale * 1000
     if start_ms is None:
         start_ms = int(time.time() * 1000 - span_ms)
-    regression = (
-        LatencyRegression(regression_model, regression_factor, int(start_ms + regression_at * span_ms))
-        if regression_model
-        else None
-    )
+    change = Scenario(scenario, scenario_model, int(start_ms + scenario_at * span_ms), scenario_factor)
     model = TrafficModel(seed)
     publisher = EventPublisher(settings)
     started = time.monotonic()
@@ -62,7 +60,7 @@ def simulate(
         elapsed = min(time.monotonic() - started, duration_s)
         n = model.rng.poisson(rate * (elapsed - tick_start))
         ts = np.sort(start_ms + model.rng.uniform(tick_start, elapsed, n) * time_scale * 1000).astype(np.int64)
-        for event in model.events(ts, regression):
+        for event in model.events(ts, change):
             publisher.publish(event)
         publisher.poll()
         if on_progress and elapsed >= next_report:

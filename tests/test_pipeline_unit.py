@@ -3,7 +3,8 @@
 import numpy as np
 
 from inferwatch.processors.pipeline import MonitoringPipeline, RawMessage
-from inferwatch.producers.traffic_model import LatencyRegression, TrafficModel
+from inferwatch.producers.scenarios import Scenario
+from inferwatch.producers.traffic_model import TrafficModel
 from inferwatch.schemas.registry import local_schema_ids
 from inferwatch.schemas.wire import EventCodec
 from inferwatch.settings import Settings
@@ -37,7 +38,7 @@ def test_p99_alert_fires_once_for_the_regressed_model_only():
     codec = EventCodec(local_schema_ids())
     settings = Settings(kafka_partitions=1, alert_p99_latency_ms=10_000, alert_min_events=50)
     pipeline = MonitoringPipeline(settings, codec)
-    regression = LatencyRegression("llama-3.1-8b-chat-ft", factor=4.0, from_ts_ms=T0)
+    regression = Scenario("latency-regression", "llama-3.1-8b-chat-ft", from_ts_ms=T0, factor=4.0)
     events = TrafficModel(seed=3).events(np.sort(T0 + np.arange(3000, dtype=np.int64) * 10), regression)
     pipeline.process(messages(codec, [events[:1500]]), wall_ms=0)
     first = pipeline.live_update(wall_ms=0)
