@@ -1,0 +1,225 @@
+"""Writes the pipeline's rows to ClickHouse and runs analysts' SQL: one API for chdb and servers.
+
+Every insert goes through ``client.insert_arrow``: we build a typed Arrow table here and
+ClickHouse parses it in C++. Measured for 100k realistic events into chdb (numbers in the commit
+message), it is on par with clickhouse-connect's column-oriented Native insert and with chdb's own
+``INSERT ... SELECT * FROM Python(arrow)`` (~150-175k rows/s in one batch, ~110-140k rows/s in 5k
+batches; the spread is noise), and 2.5x faster than ``insert_df``. We chose it over the Native
+insert because it takes numpy arrays as they are (Native needs Python scalars: a numpy int fails
+on DateTime64), types and checks every column here rather than by a per-insert DESCRIBE, and is
+one code path for every table on both backends (an ``Arrow`` HTTP body for a server).
+
+Input conventions, the same for every table:
+- integers in time columns are epoch milliseconds (the pipeline's unit); datetimes are accepted
+  too, a naive one read as UTC;
+- in Nullable float columns NaN means NULL (numpy arrays cannot hold None);
+- a NULL in a non-Nullable column is an error (ClickHouse would silently store 0 or "").
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any, NamedTuple
+
+import numpy as np
+import pyarrow as pa
+
+from inferwatch.sinks.clickhouse.client import connect
+
+_TIME = pa.timestamp("ms", tz="UTC")
+
+
+class Column(NamedTuple):
+    name: str
+    kind: str  # uuid, time, lc (LowCardinality string), str, bytes, f64, u32, u64, i32, i64, map_f64, map_str
+    nullable: bool = False
+
+
+# Ordered as in schema.sql (tests/test_clickhouse_sink.py compares them with DESCRIBE TABLE).
+# `ingested_at` is left out: the table fills it in.
+EVENT_SPEC = (
+    Column("event_id", "uuid"), Column("ts", "time"),
+    Column("service", "lc"), Column("route", "lc"), Column("model", "lc"), Column("model_version", "lc"),
+    Column("tenant_id", "lc"),
+    Column("user_id", "str", True), Column("request_id", "str", True), Column("trace_id", "str", True),
+    Column("span_id", "str", True),
+    Column("status", "lc"), Column("error_type", "lc", True),
+    Column("latency_ms", "f64"), Column("ttft_ms", "f64", True),
+    Column("input_tokens", "u32"), Column("output_tokens", "u32"), Column("cost_usd", "f64", True),
+    Column("finish_reason", "lc", True), Column("prompt_chars", "u32"), Column("response_chars", "u32"),
+    Column("prompt_oov_rate", "f64", True), Column("topic", "lc", True), Column("confidence", "f64", True),
+    Column("quality_scores", "map_f64"),
+    Column("gpu_util", "f64", True), Column("gpu_mem_mb", "f64", True), Column("cpu_util", "f64", True),
+    Column("mem_mb", "f64", True),
+    Column("prompt_text", "str", True), Column("response_text", "str", True), Column("attributes", "map_str"),
+)
+ROLLUP_SPEC = (
+    Column("window_start", "time"), Column("window_seconds", "u32"),
+    Column("service", "lc"), Column("model", "lc"), Column("model_version", "lc"),
+    Column("events", "u64"), Column("ok", "u64"), Column("errors", "u64"), Column("timeouts", "u64"),
+    Column("filtered", "u64"),
+    Column("latency_p50_ms", "f64"), Column("latency_p95_ms", "f64"), Column("latency_p99_ms", "f64"),
+    Column("latency_max_ms", "f64"),
+    Column("input_tokens", "u64"), Column("output_tokens", "u64"), Column("cost_usd", "f64"),
+    Column("late_events", "u64"), Column("closed_at", "time"),
+)
+DEAD_LETTER_SPEC = (
+    Column("received_at", "time"), Column("topic", "lc"), Column("partition", "i32"), Column("offset", "i64"),
+    Column("reason", "str"), Column("payload", "bytes"),
+)
+ALERT_SPEC = (
+    Column("fired_at", "time"), Column("rule", "lc"),
+    Column("service", "lc"), Column("model", "lc"), Column("model_version", "lc"),
+    Column("window_start", "time"), Column("value", "f64"), Column("threshold", "f64"), Column("message", "str"),
+)
+
+EVENT_COLUMNS = tuple(c.name for c in EVENT_SPEC)
+ROLLUP_COLUMNS = tuple(c.name for c in ROLLUP_SPEC)
+DEAD_LETTER_COLUMNS = tuple(c.name for c in DEAD_LETTER_SPEC)
+ALERT_COLUMNS = tuple(c.name for c in ALERT_SPEC)
+
+TABLES = {
+    "inference_events": EVENT_SPEC,
+    "window_rollups": ROLLUP_SPEC,
+    "dead_letters": DEAD_LETTER_SPEC,
+    "alerts": ALERT_SPEC,
+}
+
+
+@dataclass(frozen=True)
+class QueryResult:
+    column_names: list[str]
+    rows: list[tuple]
+
+
+class ClickHouseSink:
+    """The tables of schema.sql on the ClickHouse that ``dsn`` names (see client.connect).
+
+    Not thread-safe: the worker calls it from one dedicated thread.
+    """
+
+    def __init__(self, dsn: str):
+        self.dsn = dsn
+        self._client = connect(dsn)
+
+    def ensure_schema(self) -> None:
+        """Create the tables that do not exist yet (every statement is IF NOT EXISTS)."""
+        for statement in schema_statements():
+            self._client.command(statement)
+
+    def insert_events(self, columns: Mapping[str, Sequence]) -> None:
+        """Column-oriented: one sequence per name in EVENT_COLUMNS, `resources` flattened,
+        `quality_scores` / `attributes` as dicts, `ts` as epoch ms."""
+        self._insert("inference_events", columns)
+
+    def insert_rollups(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        self._insert("window_rollups", _to_columns(rows, ROLLUP_COLUMNS))
+
+    def insert_dead_letters(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        self._insert("dead_letters", _to_columns(rows, DEAD_LETTER_COLUMNS))
+
+    def insert_alerts(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        self._insert("alerts", _to_columns(rows, ALERT_COLUMNS))
+
+    def query(self, sql: str, parameters: Mapping[str, Any] | Sequence | None = None) -> QueryResult:
+        """Run one statement; datetimes come back timezone-aware in UTC.
+
+        query_tz: chdb reports `DateTime('UTC')` columns without their zone, which would make
+        clickhouse-connect decode them in the host's zone; the instant was right, the display not.
+        """
+        result = self._client.query(sql, parameters=parameters, query_tz="UTC")
+        return QueryResult(list(result.column_names), [tuple(row) for row in result.result_rows])
+
+    def close(self) -> None:
+        """Release the connection (for chdb: the engine and its path lock, once no client is left)."""
+        self._client.close()
+
+    def __enter__(self) -> ClickHouseSink:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def _insert(self, table: str, columns: Mapping[str, Sequence]) -> None:
+        arrow_table = arrow_table_for(table, columns)
+        if arrow_table.num_rows:
+            self._client.insert_arrow(table, arrow_table)
+
+
+def schema_statements() -> list[str]:
+    """The statements of schema.sql: full-line `--` comments dropped, split on `;`."""
+    text = resources.files(__package__).joinpath("schema.sql").read_text()
+    code = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("--"))
+    return [s.strip() for s in code.split(";") if s.strip()]
+
+
+def arrow_table_for(table: str, columns: Mapping[str, Sequence]) -> pa.Table:
+    """The typed Arrow table for one of TABLES, checked against its columns."""
+    spec = TABLES[table]
+    names = [c.name for c in spec]
+    missing = [n for n in names if n not in columns]
+    unknown = [n for n in columns if n not in names]
+    if missing or unknown:
+        raise ValueError(f"{table}: missing columns {missing}, unknown columns {unknown}")
+    lengths = {n: len(columns[n]) for n in names}
+    if len(set(lengths.values())) > 1:
+        raise ValueError(f"{table}: columns differ in length: {lengths}")
+    arrays = []
+    for col in spec:
+        array = _arrow_array(col, columns[col.name])
+        if not col.nullable and array.null_count:
+            raise ValueError(f"{table}.{col.name}: {array.null_count} NULL value(s) in a non-Nullable column")
+        arrays.append(array)
+    return pa.Table.from_arrays(arrays, names=names)
+
+
+def _to_columns(rows: Sequence[Mapping[str, Any]], names: Sequence[str]) -> dict[str, list]:
+    for i, row in enumerate(rows):
+        if row.keys() != set(names):
+            missing = [n for n in names if n not in row]
+            unknown = [k for k in row if k not in names]
+            raise ValueError(f"row {i}: missing keys {missing}, unknown keys {unknown}")
+    return {name: [row[name] for row in rows] for name in names}
+
+
+_PLAIN_TYPES = {
+    "str": pa.string(), "f64": pa.float64(), "u32": pa.uint32(), "u64": pa.uint64(),
+    "i32": pa.int32(), "i64": pa.int64(),
+}
+
+
+def _arrow_array(col: Column, values: Sequence) -> pa.Array:
+    kind = col.kind
+    if kind == "time":
+        if isinstance(values, np.ndarray) and values.dtype.kind == "M":
+            return pa.array(values.astype("datetime64[ms]")).cast(_TIME)
+        if isinstance(values, np.ndarray):
+            return pa.array(values.astype(np.int64)).cast(_TIME)
+        return pa.array(values, type=_TIME)  # ints (epoch ms) or datetimes
+    if kind == "uuid":
+        # ClickHouse parses the canonical text form into UUID.
+        return pa.array([str(v) if isinstance(v, uuid.UUID) else v for v in values], type=pa.string())
+    if kind == "lc":
+        # A dictionary array maps straight onto LowCardinality: measurably faster to insert.
+        return pa.array(values, type=pa.string()).dictionary_encode()
+    if kind == "bytes":
+        return pa.array([v.encode() if isinstance(v, str) else v for v in values], type=pa.binary())
+    if kind == "map_f64":
+        return _map_array(values, pa.float64())
+    if kind == "map_str":
+        return _map_array(values, pa.string())
+    # from_pandas: NaN is NULL, the only way a numpy float column can say "missing".
+    return pa.array(values, type=_PLAIN_TYPES[kind], from_pandas=col.nullable)
+
+
+def _map_array(dicts: Sequence[Mapping | None], value_type: pa.DataType) -> pa.MapArray:
+    # From flat keys/values and offsets: 10x faster than pa.array on a list of dicts.
+    dicts = [d or {} for d in dicts]
+    offsets = np.zeros(len(dicts) + 1, dtype=np.int32)
+    np.cumsum([len(d) for d in dicts], out=offsets[1:])
+    keys = pa.array([k for d in dicts for k in d], type=pa.string())
+    items = pa.array([v for d in dicts for v in d.values()], type=value_type)
+    return pa.MapArray.from_arrays(pa.array(offsets), keys, items)
