@@ -207,7 +207,7 @@ def test_rollups_dead_letters_and_alerts_round_trip(sink):
         "window_start": window_start_ms, "window_seconds": 60, "service": "chat", "model": "m",
         "model_version": "v2", "events": 2**40, "ok": 90, "errors": 5, "timeouts": 3, "filtered": 2,
         "latency_p50_ms": 100.5, "latency_p95_ms": 900.25, "latency_p99_ms": 1500.0, "latency_max_ms": 2500.75,
-        "input_tokens": 12345, "output_tokens": 678, "cost_usd": 1.25, "late_events": 4,
+        "input_tokens": 12345, "output_tokens": 678, "cost_usd": 1.25,
         "closed_at": T0_MS,
     }
     # Datetimes work as well as epoch ms; numpy scalars as well as Python numbers.

@@ -73,7 +73,6 @@ CREATE TABLE IF NOT EXISTS window_rollups
     input_tokens    UInt64,
     output_tokens   UInt64,
     cost_usd        Float64,
-    late_events     UInt64,
     closed_at       DateTime64(3, 'UTC')
 )
 ENGINE = MergeTree

@@ -64,7 +64,7 @@ ROLLUP_SPEC = (
     Column("latency_p50_ms", "f64"), Column("latency_p95_ms", "f64"), Column("latency_p99_ms", "f64"),
     Column("latency_max_ms", "f64"),
     Column("input_tokens", "u64"), Column("output_tokens", "u64"), Column("cost_usd", "f64"),
-    Column("late_events", "u64"), Column("closed_at", "time"),
+    Column("closed_at", "time"),
 )
 DEAD_LETTER_SPEC = (
     Column("received_at", "time"), Column("topic", "lc"), Column("partition", "i32"), Column("offset", "i64"),

@@ -1,0 +1,34 @@
+"""Pipeline records -> the sink's column/row shapes (see sink.py for the input conventions)."""
+
+from __future__ import annotations
+
+import time
+
+from inferwatch.sinks.clickhouse.sink import EVENT_COLUMNS
+
+_RESOURCE_FIELDS = ("gpu_util", "gpu_mem_mb", "cpu_util", "mem_mb")
+_EVENT_FIELDS = [name for name in EVENT_COLUMNS if name not in _RESOURCE_FIELDS]
+
+
+def event_columns(events: list[dict]) -> dict[str, list]:
+    """Decoded Avro events (ts in epoch ms) as columns, the nested `resources` record flattened."""
+    columns = {name: [e[name] for e in events] for name in _EVENT_FIELDS}
+    resources = [e["resources"] or {} for e in events]
+    for name in _RESOURCE_FIELDS:
+        columns[name] = [r.get(name) for r in resources]
+    return columns
+
+
+def rollup_row(window: dict) -> dict:
+    """A closed window's snapshot (WindowAggregate.snapshot) as a window_rollups row."""
+    row = {k: v for k, v in window.items() if k != "window_start_ms"}
+    row["window_start"] = window["window_start_ms"]
+    row["closed_at"] = int(time.time() * 1000)
+    return row
+
+
+def alert_row(alert: dict) -> dict:
+    row = {k: v for k, v in alert.items() if k not in ("window_start_ms", "fired_at_ms")}
+    row["window_start"] = alert["window_start_ms"]
+    row["fired_at"] = alert["fired_at_ms"]
+    return row
