@@ -41,7 +41,7 @@ def run_query(settings: Settings, sql: str) -> tuple[list[str], list[list]]:
 
 def query_worker(web_url: str, sql: str) -> tuple[list[str], list[list]]:
     request = urllib.request.Request(
-        f"{web_url}/sql/", data=json.dumps({"sql": sql}).encode(),
+        f"{web_url}/sql", data=json.dumps({"sql": sql}).encode(),
         headers={"Content-Type": "application/json"}, method="POST",
     )
     try:
