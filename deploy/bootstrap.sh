@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Installs what inferwatch needs on a fresh Debian machine, idempotently: Debian packages
+# (redis-server; Java 17 and Maven when missing), the venv with the project, and the Kafka
+# broker's jars (through Maven). `make demo` and `make test` run it first; a warm run takes ~1 s.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '[install] %s\n' "$*"; }
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+
+missing=()
+command -v redis-server >/dev/null 2>&1 || [ -x /usr/bin/redis-server ] || missing+=(redis-server)
+command -v java >/dev/null 2>&1 || missing+=(openjdk-17-jre-headless)
+command -v mvn >/dev/null 2>&1 || missing+=(maven)
+if [ "${#missing[@]}" -gt 0 ]; then
+  step "apt-get install ${missing[*]}"
+  as_root apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "${missing[@]}" >/dev/null
+else
+  step "Debian packages present (redis-server, java, mvn)"
+fi
+
+python=$(command -v python3.11 || command -v python3)
+if [ ! -x .venv/bin/python ]; then
+  step "creating .venv with $python"
+  "$python" -m venv .venv
+  .venv/bin/python -m pip install -q --upgrade pip
+fi
+if [ ! -f .venv/.installed ] || [ pyproject.toml -nt .venv/.installed ]; then
+  step "pip install -e '.[dev]' (first run: a few minutes)"
+  .venv/bin/python -m pip install -q -e '.[dev]'
+  touch .venv/.installed
+else
+  step "Python packages up to date"
+fi
+
+step "Kafka broker jars"
+.venv/bin/python -c 'from inferwatch.deploy.local_stack import ensure_kafka_jars; print("[install]  ", ensure_kafka_jars())'

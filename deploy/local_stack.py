@@ -1,0 +1,363 @@
+"""The local stack without Docker: a real Kafka broker (KRaft) and Debian's redis-server.
+
+`up` resolves the broker's jars with Maven (deploy/kafka/pom.xml, cached in
+~/.cache/inferwatch/kafka-<version>/libs), formats KRaft storage on first run, starts both servers
+on free 127.0.0.1 ports, waits until they answer and creates the topics. Every process we start
+is recorded in <state_dir>/run/<name>.json (PID, command marker, address); `down` stops those and
+nothing else: a recorded PID whose command line no longer carries our marker (the process ended
+and the PID was reused) is left alone.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from string import Template
+
+from inferwatch.settings import Settings
+
+KAFKA_DIR = Path(__file__).parent / "kafka"
+POM = KAFKA_DIR / "pom.xml"
+START_TIMEOUT_S = 90
+STOP_TIMEOUT_S = 30
+STACK_PROCESSES = ("kafka", "redis")
+
+Progress = Callable[[str], None]
+
+
+# --- process records -------------------------------------------------------------------------
+
+def _record_path(settings: Settings, name: str) -> Path:
+    return settings.run_dir / f"{name}.json"
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def register_process(settings: Settings, name: str, pid: int, marker: str = "", **info) -> None:
+    """Record a process we started; `marker` must appear in its command line (default: its own)."""
+    settings.run_dir.mkdir(parents=True, exist_ok=True)
+    record = {"pid": pid, "marker": marker or _cmdline(pid).strip(), **info}
+    path = _record_path(settings, name)
+    path.with_suffix(".tmp").write_text(json.dumps(record))
+    path.with_suffix(".tmp").replace(path)
+
+
+def read_process(settings: Settings, name: str) -> dict | None:
+    """The record of a running process we started, or None (no record, or the process is gone)."""
+    try:
+        record = json.loads(_record_path(settings, name).read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+    return record if record["marker"] and record["marker"] in _cmdline(record["pid"]) else None
+
+
+def stop_process(settings: Settings, name: str, progress: Progress = lambda _: None) -> None:
+    """SIGTERM a recorded process (SIGKILL after STOP_TIMEOUT_S) and remove its record."""
+    record = read_process(settings, name)
+    if record is not None:
+        pid = record["pid"]
+        progress(f"stopping {name} (pid {pid})")
+        try:
+            os.kill(pid, signal.SIGTERM)
+            if not _wait(lambda: read_process(settings, name) is None or _is_zombie(pid), STOP_TIMEOUT_S):
+                progress(f"{name} did not stop in {STOP_TIMEOUT_S}s: killing it")
+                os.kill(pid, signal.SIGKILL)
+                _wait(lambda: read_process(settings, name) is None or _is_zombie(pid), 10)
+        except ProcessLookupError:
+            pass
+    _record_path(settings, name).unlink(missing_ok=True)
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1].startswith("Z")
+    except (OSError, IndexError):
+        return True
+
+
+def _wait(condition: Callable[[], bool], timeout_s: float, poll_s: float = 0.1) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(poll_s)
+    return True
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def _start(settings: Settings, name: str, argv: list[str], marker: str, **info) -> int:
+    logs = settings.state_dir / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    with (logs / f"{name}.out").open("ab") as out:
+        process = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                   start_new_session=True)
+    register_process(settings, name, process.pid, marker=marker, **info)
+    return process.pid
+
+
+def _log_tail(path: Path, lines: int = 30) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+# --- Kafka -----------------------------------------------------------------------------------
+
+def kafka_version() -> str:
+    return re.search(r"<kafka.version>([^<]+)</kafka.version>", POM.read_text()).group(1)
+
+
+def kafka_libs_dir() -> Path:
+    return Path.home() / ".cache" / "inferwatch" / f"kafka-{kafka_version()}" / "libs"
+
+
+def ensure_kafka_jars(progress: Progress = print) -> Path:
+    """Resolve the broker's runtime classpath with Maven once; later calls reuse the cache."""
+    libs = kafka_libs_dir()
+    if any(libs.glob("kafka_2.13-*.jar")):
+        return libs
+    mvn = shutil.which("mvn")
+    if mvn is None:
+        raise RuntimeError("Maven (mvn) is not installed: run `make install` or `apt-get install maven`")
+    progress(f"resolving Kafka {kafka_version()} jars with Maven into {libs} (once)")
+    partial = libs.with_name("libs.partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    result = subprocess.run(
+        [mvn, "-q", "-B", "-f", str(POM), "dependency:copy-dependencies", f"-Dkafka.libs={partial}"],
+        capture_output=True, text=True,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"Maven could not resolve the Kafka broker:\n{result.stdout[-3000:]}{result.stderr[-3000:]}")
+    partial.rename(libs)  # only a complete download counts as cached
+    return libs
+
+
+def _java() -> str:
+    java = shutil.which("java")
+    if java is None:
+        raise RuntimeError("java is not installed: run `make install` or `apt-get install openjdk-17-jre-headless`")
+    return java
+
+
+def _kafka_config_path(settings: Settings) -> Path:
+    return (settings.state_dir / "kafka" / "server.properties").resolve()
+
+
+def _start_kafka(settings: Settings, progress: Progress, ports: dict | None) -> str:
+    libs = ensure_kafka_jars(progress)
+    kafka_dir = (settings.state_dir / "kafka").resolve()
+    data_dir = kafka_dir / "data"
+    config = _kafka_config_path(settings)
+    if ports and _port_free(ports["kafka_port"]) and _port_free(ports["controller_port"]):
+        port, controller_port = ports["kafka_port"], ports["controller_port"]
+    else:
+        port, controller_port = _free_port(), _free_port()
+    kafka_dir.mkdir(parents=True, exist_ok=True)
+    config.write_text(Template((KAFKA_DIR / "server.properties.template").read_text()).substitute(
+        port=port, controller_port=controller_port, data_dir=data_dir,
+        partitions=settings.kafka_partitions, message_max_bytes=settings.kafka_message_max_bytes,
+        retention_hours=settings.kafka_retention_hours,
+    ))
+    logs = (settings.state_dir / "logs").resolve()
+    java_args = [_java(), "-cp", f"{libs}/*", f"-Dlog4j2.configurationFile={KAFKA_DIR / 'log4j2.properties'}",
+                 f"-Dkafka.logs.dir={logs}"]
+    if not (data_dir / "meta.properties").exists():
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        progress(f"formatting KRaft storage in {data_dir}")
+        result = subprocess.run([*java_args, "kafka.tools.StorageTool", "format", "-t", cluster_id,
+                                 "-c", str(config)], capture_output=True, text=True)
+        if result.returncode != 0:
+            raise RuntimeError(f"formatting Kafka storage failed:\n{result.stdout}{result.stderr}")
+    heap = f"{settings.kafka_heap_mb}m"
+    pid = _start(
+        settings, "kafka",
+        [java_args[0], f"-Xms{heap}", f"-Xmx{heap}", "-XX:+UseG1GC", "-XX:+ExitOnOutOfMemoryError",
+         "-Djava.awt.headless=true", *java_args[1:], "kafka.Kafka", str(config)],
+        marker=str(config), address=f"127.0.0.1:{port}", kafka_port=port, controller_port=controller_port,
+    )
+    progress(f"started Kafka {kafka_version()} (pid {pid}) on 127.0.0.1:{port}")
+    return f"127.0.0.1:{port}"
+
+
+def _wait_for_kafka(settings: Settings, bootstrap: str) -> None:
+    from confluent_kafka.admin import AdminClient
+
+    host, port = bootstrap.rsplit(":", 1)
+
+    def answers() -> bool:
+        if read_process(settings, "kafka") is None:
+            raise RuntimeError(f"Kafka exited during start-up:\n{_log_tail(settings.state_dir / 'logs' / 'kafka.out')}")
+        # A plain TCP probe first: librdkafka would log every refused connection while the JVM starts.
+        try:
+            socket.create_connection((host, int(port)), timeout=1).close()
+        except OSError:
+            return False
+        try:
+            return bool(AdminClient({"bootstrap.servers": bootstrap}).list_topics(timeout=5).brokers)
+        except Exception:  # KafkaException while the broker finishes starting
+            return False
+
+    if not _wait(answers, START_TIMEOUT_S, 0.3):
+        raise RuntimeError(f"Kafka did not answer on {bootstrap} within {START_TIMEOUT_S}s:\n"
+                           f"{_log_tail(settings.state_dir / 'logs' / 'server.log')}")
+
+
+def create_topics(settings: Settings, bootstrap: str, progress: Progress = print) -> None:
+    """Create the events and dead-letter topics if they do not exist (idempotent)."""
+    from confluent_kafka import KafkaError
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    config = {"max.message.bytes": str(settings.kafka_message_max_bytes)}
+    topics = [NewTopic(name, settings.kafka_partitions, 1, config=config)
+              for name in (settings.events_topic, settings.dlq_topic)]
+    for name, future in admin.create_topics(topics, operation_timeout=30).items():
+        try:
+            future.result()
+            progress(f"created topic {name} ({settings.kafka_partitions} partitions)")
+        except Exception as exc:
+            if exc.args and getattr(exc.args[0], "code", lambda: None)() == KafkaError.TOPIC_ALREADY_EXISTS:
+                continue
+            raise
+
+
+# --- Redis -----------------------------------------------------------------------------------
+
+def _redis_server() -> str:
+    found = shutil.which("redis-server") or ("/usr/bin/redis-server" if Path("/usr/bin/redis-server").exists() else None)
+    if found is None:
+        raise RuntimeError("redis-server is not installed: run `make install` or `apt-get install redis-server`")
+    return found
+
+
+def _start_redis(settings: Settings, progress: Progress, ports: dict | None) -> str:
+    port = ports["redis_port"] if ports and _port_free(ports["redis_port"]) else _free_port()
+    logs = (settings.state_dir / "logs").resolve()
+    logs.mkdir(parents=True, exist_ok=True)
+    log_file = logs / "redis.log"
+    pid = _start(
+        settings, "redis",
+        [_redis_server(), "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no",
+         "--logfile", str(log_file), "--daemonize", "no"],
+        # redis-server rewrites its command line to "redis-server <bind>:<port>": match on that.
+        marker=f"redis-server 127.0.0.1:{port}", address=f"127.0.0.1:{port}", redis_port=port,
+    )
+    progress(f"started redis-server (pid {pid}) on 127.0.0.1:{port}")
+    return f"redis://127.0.0.1:{port}/0"
+
+
+def _wait_for_redis(settings: Settings, url: str) -> None:
+    import redis
+
+    client = redis.Redis.from_url(url, socket_connect_timeout=1)
+
+    def answers() -> bool:
+        if read_process(settings, "redis") is None:
+            raise RuntimeError(f"redis-server exited during start-up:\n{_log_tail(settings.state_dir / 'logs' / 'redis.log')}")
+        try:
+            return client.ping()
+        except redis.ConnectionError:
+            return False
+
+    if not _wait(answers, START_TIMEOUT_S):
+        raise RuntimeError(f"redis-server did not answer on {url} within {START_TIMEOUT_S}s")
+
+
+# --- up / down / status ----------------------------------------------------------------------
+
+def _previous_stack(settings: Settings) -> dict | None:
+    try:
+        return json.loads(settings.stack_file.read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+
+
+def up(settings: Settings, progress: Progress = print) -> dict:
+    """Start what is not running yet; return the endpoints (also written to settings.stack_file)."""
+    previous = _previous_stack(settings)
+    kafka, redis_record = read_process(settings, "kafka"), read_process(settings, "redis")
+    bootstrap = kafka["address"] if kafka else _start_kafka(settings, progress, previous)
+    redis_url = f"redis://{redis_record['address']}/0" if redis_record else _start_redis(settings, progress, previous)
+    _wait_for_kafka(settings, bootstrap)
+    _wait_for_redis(settings, redis_url)
+    create_topics(settings, bootstrap, progress)
+    kafka, redis_record = read_process(settings, "kafka"), read_process(settings, "redis")
+    stack = {
+        "kafka_bootstrap": bootstrap, "redis_url": redis_url,
+        "kafka_port": kafka["kafka_port"], "controller_port": kafka["controller_port"],
+        "redis_port": redis_record["redis_port"],
+    }
+    settings.stack_file.write_text(json.dumps(stack, indent=1))
+    return stack
+
+
+def down(settings: Settings, progress: Progress = print) -> None:
+    """Stop every process recorded under run_dir (worker first, then Redis and Kafka)."""
+    names = [p.stem for p in settings.run_dir.glob("*.json") if p.stem not in (*STACK_PROCESSES, "stack")]
+    for name in [*names, "redis", "kafka"]:
+        stop_process(settings, name, progress)
+    settings.stack_file.unlink(missing_ok=True)
+
+
+def _rss_mib(pid: int) -> float | None:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return None
+
+
+def status(settings: Settings) -> list[dict]:
+    names = sorted({p.stem for p in settings.run_dir.glob("*.json") if p.stem != "stack"} | set(STACK_PROCESSES))
+    rows = []
+    for name in names:
+        record = read_process(settings, name)
+        rows.append({
+            "component": name,
+            "running": record is not None,
+            "pid": record["pid"] if record else None,
+            "address": (record.get("address") or record.get("web_url")) if record else None,
+            "rss_mib": _rss_mib(record["pid"]) if record else None,
+        })
+    return rows
+
+
+def format_status(rows: list[dict]) -> str:
+    lines = [f"{'component':10} {'state':8} {'pid':>8} {'rss MiB':>8}  address"]
+    for row in rows:
+        rss = f"{row['rss_mib']:.0f}" if row["rss_mib"] is not None else "-"
+        lines.append(f"{row['component']:10} {'running' if row['running'] else 'stopped':8} "
+                     f"{row['pid'] or '-':>8} {rss:>8}  {row['address'] or '-'}")
+    return "\n".join(lines)
