@@ -81,7 +81,7 @@ def run_demo(settings: Settings, rate: float, duration_s: float, time_scale: flo
     try:
         return _drive(settings, rate, duration_s, time_scale)
     finally:
-        local_stack.stop_process(settings, WORKER_PROCESS)
+        local_stack.stop_process(settings, WORKER_PROCESS, progress=print)
         worker.wait(timeout=60)
         local_stack.down(settings, progress=print)
         print(f"demo finished in {time.monotonic() - started:.0f}s")

@@ -12,7 +12,10 @@ def _cell(value) -> str:
     if value is None:
         return "NULL"
     if isinstance(value, float):
-        return f"{value:,.2f}" if abs(value) >= 1 or value == 0 else f"{value:.6f}"
+        if value.is_integer():
+            return f"{int(value):,}"
+        # Cents and rates read best with 2 decimals; per-request costs need 6 to be seen at all.
+        return f"{value:,.2f}" if abs(value) >= 0.01 else f"{value:.6f}"
     return str(value)
 
 
