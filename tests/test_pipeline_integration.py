@@ -42,6 +42,7 @@ MALFORMED = {
         TrafficModel(seed=1).events(np.array([1_700_000_000_000]))
     )[:-3]: "undecodable Avro body",
 }
+SINGLE_EVENT_MESSAGES = 200
 DEADLINE_S = 180
 
 
@@ -97,14 +98,18 @@ def worker(pipeline_settings):
 
 @pytest.fixture(scope="module")
 def produced(pipeline_settings, worker):
-    """Publish N events over SPAN_WINDOWS windows of the past, malformed ones half-way."""
+    """Publish N events over SPAN_WINDOWS windows of the past, malformed messages half-way."""
     window_ms = WINDOW_S * 1000
     t0 = int(time.time() * 1000 - 10 * window_ms) // window_ms * window_ms
     rng = np.random.default_rng(11)
     ts = np.sort(t0 + rng.integers(0, SPAN_WINDOWS * window_ms, N_EVENTS))
     events = TrafficModel(seed=11).events(ts)
     publisher = EventPublisher(pipeline_settings)
-    for i, event in enumerate(events):
+    # The earliest events come as single-event messages, as a third-party producer sends them;
+    # same key as the publisher's batches, so each series stays in order within its partition.
+    for event in events[:SINGLE_EVENT_MESSAGES]:
+        publisher.send_raw(publisher.codec.encode_event(event), key=f"{event['service']}|{event['model']}".encode())
+    for i, event in enumerate(events[SINGLE_EVENT_MESSAGES:]):
         publisher.publish(event)
         if i == N_EVENTS // 2:
             for value in MALFORMED:
