@@ -57,10 +57,14 @@ def register_process(settings: Settings, name: str, pid: int, marker: str = "", 
     path.with_suffix(".tmp").replace(path)
 
 
+def _read_record(settings: Settings, name: str) -> dict:
+    return json.loads(_record_path(settings, name).read_text())
+
+
 def read_process(settings: Settings, name: str) -> dict | None:
     """The record of a running process we started, or None (no record, or the process is gone)."""
     try:
-        record = json.loads(_record_path(settings, name).read_text())
+        record = _read_record(settings, name)
     except (FileNotFoundError, json.JSONDecodeError):
         return None
     return record if record["marker"] and record["marker"] in _cmdline(record["pid"]) else None
@@ -114,14 +118,14 @@ def _port_free(port: int) -> bool:
         return True
 
 
-def _start(settings: Settings, name: str, argv: list[str], marker: str, **info) -> int:
+def _start(settings: Settings, name: str, argv: list[str], marker: str, **info) -> subprocess.Popen:
     logs = settings.state_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     with (logs / f"{name}.out").open("ab") as out:
         process = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                    start_new_session=True)
     register_process(settings, name, process.pid, marker=marker, **info)
-    return process.pid
+    return process
 
 
 def _log_tail(path: Path, lines: int = 30) -> str:
@@ -173,7 +177,7 @@ def _kafka_config_path(settings: Settings) -> Path:
     return (settings.state_dir / "kafka" / "server.properties").resolve()
 
 
-def _start_kafka(settings: Settings, progress: Progress, ports: dict | None) -> str:
+def _start_kafka(settings: Settings, progress: Progress, ports: dict | None) -> subprocess.Popen:
     libs = ensure_kafka_jars(progress)
     kafka_dir = (settings.state_dir / "kafka").resolve()
     data_dir = kafka_dir / "data"
@@ -199,23 +203,29 @@ def _start_kafka(settings: Settings, progress: Progress, ports: dict | None) -> 
         if result.returncode != 0:
             raise RuntimeError(f"formatting Kafka storage failed:\n{result.stdout}{result.stderr}")
     heap = f"{settings.kafka_heap_mb}m"
-    pid = _start(
+    process = _start(
         settings, "kafka",
         [java_args[0], f"-Xms{heap}", f"-Xmx{heap}", "-XX:+UseG1GC", "-XX:+ExitOnOutOfMemoryError",
          "-Djava.awt.headless=true", *java_args[1:], "kafka.Kafka", str(config)],
         marker=str(config), address=f"127.0.0.1:{port}", kafka_port=port, controller_port=controller_port,
     )
-    progress(f"started Kafka {kafka_version()} (pid {pid}) on 127.0.0.1:{port}")
-    return f"127.0.0.1:{port}"
+    progress(f"started Kafka {kafka_version()} (pid {process.pid}) on 127.0.0.1:{port}")
+    return process
 
 
-def _wait_for_kafka(settings: Settings, bootstrap: str) -> None:
+def _exited(settings: Settings, name: str, process: subprocess.Popen | None) -> bool:
+    """Has the process died? Right after Popen the child may not have exec'd yet, so a process
+    we just started is asked directly rather than by its command line."""
+    return process.poll() is not None if process else read_process(settings, name) is None
+
+
+def _wait_for_kafka(settings: Settings, bootstrap: str, process: subprocess.Popen | None) -> None:
     from confluent_kafka.admin import AdminClient
 
     host, port = bootstrap.rsplit(":", 1)
 
     def answers() -> bool:
-        if read_process(settings, "kafka") is None:
+        if _exited(settings, "kafka", process):
             raise RuntimeError(f"Kafka exited during start-up:\n{_log_tail(settings.state_dir / 'logs' / 'kafka.out')}")
         # A plain TCP probe first: librdkafka would log every refused connection while the JVM starts.
         try:
@@ -233,14 +243,14 @@ def _wait_for_kafka(settings: Settings, bootstrap: str) -> None:
 
 
 def create_topics(settings: Settings, bootstrap: str, progress: Progress = print) -> None:
-    """Create the events and dead-letter topics if they do not exist (idempotent)."""
+    """Create the events, dead-letter and feedback topics if they do not exist (idempotent)."""
     from confluent_kafka import KafkaError
     from confluent_kafka.admin import AdminClient, NewTopic
 
     admin = AdminClient({"bootstrap.servers": bootstrap})
     config = {"max.message.bytes": str(settings.kafka_message_max_bytes)}
     topics = [NewTopic(name, settings.kafka_partitions, 1, config=config)
-              for name in (settings.events_topic, settings.dlq_topic)]
+              for name in (settings.events_topic, settings.dlq_topic, settings.feedback_topic)]
     for name, future in admin.create_topics(topics, operation_timeout=30).items():
         try:
             future.result()
@@ -260,29 +270,29 @@ def _redis_server() -> str:
     return found
 
 
-def _start_redis(settings: Settings, progress: Progress, ports: dict | None) -> str:
+def _start_redis(settings: Settings, progress: Progress, ports: dict | None) -> subprocess.Popen:
     port = ports["redis_port"] if ports and _port_free(ports["redis_port"]) else _free_port()
     logs = (settings.state_dir / "logs").resolve()
     logs.mkdir(parents=True, exist_ok=True)
     log_file = logs / "redis.log"
-    pid = _start(
+    process = _start(
         settings, "redis",
         [_redis_server(), "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no",
          "--logfile", str(log_file), "--daemonize", "no"],
         # redis-server rewrites its command line to "redis-server <bind>:<port>": match on that.
         marker=f"redis-server 127.0.0.1:{port}", address=f"127.0.0.1:{port}", redis_port=port,
     )
-    progress(f"started redis-server (pid {pid}) on 127.0.0.1:{port}")
-    return f"redis://127.0.0.1:{port}/0"
+    progress(f"started redis-server (pid {process.pid}) on 127.0.0.1:{port}")
+    return process
 
 
-def _wait_for_redis(settings: Settings, url: str) -> None:
+def _wait_for_redis(settings: Settings, url: str, process: subprocess.Popen | None) -> None:
     import redis
 
     client = redis.Redis.from_url(url, socket_connect_timeout=1)
 
     def answers() -> bool:
-        if read_process(settings, "redis") is None:
+        if _exited(settings, "redis", process):
             raise RuntimeError(f"redis-server exited during start-up:\n{_log_tail(settings.state_dir / 'logs' / 'redis.log')}")
         try:
             return client.ping()
@@ -305,13 +315,13 @@ def _previous_stack(settings: Settings) -> dict | None:
 def up(settings: Settings, progress: Progress = print) -> dict:
     """Start what is not running yet; return the endpoints (also written to settings.stack_file)."""
     previous = _previous_stack(settings)
-    kafka, redis_record = read_process(settings, "kafka"), read_process(settings, "redis")
-    bootstrap = kafka["address"] if kafka else _start_kafka(settings, progress, previous)
-    redis_url = f"redis://{redis_record['address']}/0" if redis_record else _start_redis(settings, progress, previous)
-    _wait_for_kafka(settings, bootstrap)
-    _wait_for_redis(settings, redis_url)
+    kafka_process = None if read_process(settings, "kafka") else _start_kafka(settings, progress, previous)
+    redis_process = None if read_process(settings, "redis") else _start_redis(settings, progress, previous)
+    kafka, redis_record = _read_record(settings, "kafka"), _read_record(settings, "redis")
+    bootstrap, redis_url = kafka["address"], f"redis://{redis_record['address']}/0"
+    _wait_for_kafka(settings, bootstrap, kafka_process)
+    _wait_for_redis(settings, redis_url, redis_process)
     create_topics(settings, bootstrap, progress)
-    kafka, redis_record = read_process(settings, "kafka"), read_process(settings, "redis")
     stack = {
         "kafka_bootstrap": bootstrap, "redis_url": redis_url,
         "kafka_port": kafka["kafka_port"], "controller_port": kafka["controller_port"],

@@ -61,6 +61,7 @@ class Settings(BaseSettings):
     # --- topics ------------------------------------------------------------------------------
     events_topic: str = Field("llm.inference.v1", description="Topic of inference events.")
     dlq_topic: str = Field("llm.inference.dlq", description="Dead-letter topic for bad messages.")
+    feedback_topic: str = Field("llm.feedback.v1", description="Topic of feedback and evaluation events.")
 
     # --- producer ----------------------------------------------------------------------------
     producer_batch_events: int = Field(
@@ -68,6 +69,44 @@ class Settings(BaseSettings):
     )
     producer_linger_ms: int = Field(
         50, ge=0, description="Longest an event waits in a partly filled batch (ms)."
+    )
+
+    producer_delivery_timeout_ms: int = Field(
+        120_000, ge=1000,
+        description="How long librdkafka retries a batch before it is spooled (ms); retries within it never duplicate.",
+    )
+    producer_max_queued_messages: int = Field(
+        1_000, ge=1, description="Batch messages librdkafka may hold in memory; beyond it they are spooled."
+    )
+    producer_queue_events: int = Field(
+        100_000, ge=1, description="Events the SDK buffers in memory before its thread batches them; beyond it events are dropped and counted."
+    )
+    producer_spool_dir: str = Field(
+        "", description="Folder of the SDK's on-disk spool; empty = <state_dir>/spool/<service>."
+    )
+    producer_spool_max_mb: int = Field(
+        256, ge=16, description="Size cap of the spool (MiB); beyond it the oldest spooled events are dropped and counted."
+    )
+
+
+    # --- SDK: privacy, cost ------------------------------------------------------------------
+    capture_text: bool = Field(
+        False, description="Send redacted prompt/response text of sampled requests (off: text never leaves the process)."
+    )
+    text_sample_rate: float = Field(
+        0.01, ge=0, le=1, description="Share of requests per (model, route) whose text is captured, when enabled."
+    )
+    low_confidence_threshold: float = Field(
+        0.3, ge=0, le=1, description="Requests with confidence below this always have their text captured, when enabled."
+    )
+    user_id_salt: str = Field(
+        "", description="Salt for hashing user ids at the source; empty = user ids are not sent at all."
+    )
+    reference_vocabulary: str = Field(
+        "", description="Word list (one per line) for the prompt OOV rate, e.g. from the fine-tuning set; empty = no OOV rate."
+    )
+    price_table: str = Field(
+        "", description="JSON/TOML file of model prices merged over the shipped producers/prices.json."
     )
 
     # --- processor ---------------------------------------------------------------------------

@@ -3,37 +3,51 @@
 Events are grouped per (service, model) and sent as one InferenceEventBatch message when a group
 holds `producer_batch_events` events or its oldest event has waited `producer_linger_ms`, so the
 stream processor pays its per-message cost once per batch. The message key is "service|model":
-one series stays in one partition, in order.
+one series stays in one partition, in order. A batch never exceeds the broker's message limit
+(it is split in halves until every part fits).
+
+Without a spool (tools: simulate, replay) a full local queue makes `publish` wait. With a spool
+(the SDK's background thread) nothing waits: a batch librdkafka cannot queue, or that failed
+delivery, goes to the spool, and while the spool holds anything new batches go there too, so the
+order is kept; `poll()` re-sends the oldest spooled segment when the broker answers again.
+librdkafka's idempotent producer retries a short outage by itself without duplicates; a batch
+that times out after `producer_delivery_timeout_ms` may have reached the broker before the
+outage, so its re-send can duplicate it (at-least-once; event_id is the dedup key downstream).
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 from confluent_kafka import KafkaError, Producer
 
+from inferwatch.producers.spool import Spool, SpooledMessage
 from inferwatch.schemas.registry import schema_ids
 from inferwatch.schemas.wire import EventCodec
 from inferwatch.settings import Settings
 
 # Room left under the broker's message limit for the record overhead Kafka adds.
 _MESSAGE_OVERHEAD_BYTES = 1024
+_SPOOL_RETRY_MAX_S = 30.0
 
 
 @dataclass
 class PublishStats:
-    events_sent: int = 0
+    events_sent: int = 0  # handed to librdkafka
     messages_sent: int = 0
-    events_delivered: int = 0
-    events_failed: int = 0
+    events_delivered: int = 0  # acknowledged by the broker
+    events_failed: int = 0  # delivery failed (then spooled, when there is a spool)
+    events_spooled: int = 0
     last_error: str = ""
 
 
 class EventPublisher:
-    def __init__(self, settings: Settings, codec: EventCodec | None = None):
+    def __init__(self, settings: Settings, codec: EventCodec | None = None, spool: Spool | None = None,
+                 topic: str | None = None):
         self.settings = settings
-        self.topic = settings.events_topic
+        self.topic = topic or settings.events_topic
         self.codec = codec or EventCodec(schema_ids(settings.schema_registry_url))
         self.max_message_bytes = settings.kafka_message_max_bytes - _MESSAGE_OVERHEAD_BYTES
         self.producer = Producer(
@@ -45,12 +59,21 @@ class EventPublisher:
                     # We batch events ourselves; librdkafka only needs to coalesce messages briefly.
                     "linger.ms": 5,
                     "message.max.bytes": settings.kafka_message_max_bytes,
+                    "message.timeout.ms": settings.producer_delivery_timeout_ms,
+                    "queue.buffering.max.messages": settings.producer_max_queued_messages,
                 }
             )
         )
+        self.spool = spool
         self.stats = PublishStats()
         self._pending: dict[tuple[str, str], list[dict]] = {}
         self._pending_since: dict[tuple[str, str], float] = {}
+        self._draining: tuple[Path, list[SpooledMessage]] | None = None
+        self._drain_failed: set[int] = set()  # indexes into the segment being re-sent
+        self._drain_next = 0  # next index of that segment to hand to librdkafka
+        self._drain_outstanding = 0
+        self._next_drain_at = 0.0
+        self._drain_backoff_s = 0.5
 
     def publish(self, event: dict) -> None:
         """Queue one event (ts in epoch ms, event_id a UUID string); sends full batches."""
@@ -64,11 +87,13 @@ class EventPublisher:
             self._send_group(group)
 
     def poll(self) -> None:
-        """Send batches whose linger time is up and serve delivery reports; call it often."""
+        """Send batches whose linger time is up, serve delivery reports, re-send spooled data."""
         deadline = time.monotonic() - self.settings.producer_linger_ms / 1000
         for group in [g for g, since in self._pending_since.items() if since <= deadline]:
             self._send_group(group)
         self.producer.poll(0)
+        if self.spool is not None:
+            self._drain_spool()
 
     def flush(self, timeout: float = 30.0) -> int:
         """Send everything queued and wait for delivery; returns messages still undelivered."""
@@ -76,9 +101,9 @@ class EventPublisher:
             self._send_group(group)
         return self.producer.flush(timeout)
 
-    def send_raw(self, value: bytes, key: bytes | None = None) -> None:
-        """Send a pre-encoded message as is (tests and tools that need malformed input)."""
-        self._produce(value, key, events=0)
+    def send_raw(self, value: bytes, key: bytes | None = None, events: int = 0) -> None:
+        """Send a pre-encoded message as is (single events, feedback, deliberately malformed input)."""
+        self._produce(value, key, events)
 
     def _send_group(self, group: tuple[str, str]) -> None:
         events = self._pending.pop(group)
@@ -102,23 +127,97 @@ class EventPublisher:
             yield from self._encode_within_limit(events[:middle])
             yield from self._encode_within_limit(events[middle:])
 
-    def _produce(self, value: bytes, key: bytes | None, events: int) -> None:
-        def on_delivery(err: KafkaError | None, _msg) -> None:
+    def _on_delivery(self, events: int):
+        def report(err: KafkaError | None, msg) -> None:
             if err is None:
                 self.stats.events_delivered += events
-            else:
-                self.stats.events_failed += events
-                self.stats.last_error = str(err)
+                return
+            self.stats.events_failed += events
+            self.stats.last_error = str(err)
+            if self.spool is not None:
+                self._spool([SpooledMessage(msg.key(), msg.value(), events)])
 
+        return report
+
+    def _produce(self, value: bytes, key: bytes | None, events: int) -> None:
+        if self.spool is not None and (self._draining or not self.spool.is_empty()):
+            self._spool([SpooledMessage(key, value, events)])  # keep the order behind the spool
+            return
         while True:
             try:
-                self.producer.produce(self.topic, value=value, key=key, on_delivery=on_delivery)
+                self.producer.produce(self.topic, value=value, key=key, on_delivery=self._on_delivery(events))
                 break
             except BufferError:
-                # librdkafka's local queue is full: serve deliveries to make room, then retry.
+                if self.spool is not None:
+                    self._spool([SpooledMessage(key, value, events)])
+                    return
+                # No spool: wait for deliveries to make room in librdkafka's queue.
                 self.producer.poll(0.1)
         self.stats.messages_sent += 1
         self.stats.events_sent += events
 
-    def close(self) -> None:
-        self.flush()
+    def _spool(self, messages: list[SpooledMessage]) -> None:
+        self.spool.append(messages)
+        self.stats.events_spooled += sum(m.events for m in messages)
+
+    def _drain_spool(self) -> None:
+        """Re-send the oldest spooled segment; it leaves the spool only once delivered."""
+        if self._draining is None:
+            if time.monotonic() < self._next_drain_at:
+                return
+            self._draining = self.spool.oldest()
+            self._drain_next = 0
+            if self._draining is None:
+                return
+        messages = self._draining[1]
+        # Queue what librdkafka has room for; the rest follows on later polls.
+        while self._drain_next < len(messages):
+            message = messages[self._drain_next]
+            try:
+                self.producer.produce(self.topic, value=message.value, key=message.key,
+                                      on_delivery=self._on_drain_delivery(self._drain_next, message.events))
+            except BufferError:
+                return
+            self._drain_next += 1
+            self._drain_outstanding += 1
+        if self._drain_outstanding == 0:
+            self._finish_drain()
+
+    def _finish_drain(self) -> None:
+        """Every re-sent message has its delivery report: settle the segment."""
+        segment, messages = self._draining
+        self._draining = None
+        # What failed (or was never queued, at close) stays at the head of the spool, in order.
+        undelivered = [m for i, m in enumerate(messages) if i in self._drain_failed or i >= self._drain_next]
+        self.spool.replace(segment, undelivered)
+        self._drain_failed = set()
+        if undelivered:
+            # The broker is still unreachable: wait before trying again.
+            self._next_drain_at = time.monotonic() + self._drain_backoff_s
+            self._drain_backoff_s = min(self._drain_backoff_s * 2, _SPOOL_RETRY_MAX_S)
+        else:
+            self._drain_backoff_s = 0.5
+
+    def _on_drain_delivery(self, index: int, events: int):
+        def report(err: KafkaError | None, _msg) -> None:
+            self._drain_outstanding -= 1
+            if err is None:
+                self.stats.events_delivered += events
+            else:
+                self.stats.last_error = str(err)
+                self._drain_failed.add(index)
+
+        return report
+
+    def close(self, timeout: float = 30.0) -> int:
+        """Flush; with a spool, what is still undelivered is spooled for the next start.
+
+        Returns the messages that were undelivered at the deadline.
+        """
+        undelivered = self.flush(timeout)
+        if undelivered and self.spool is not None:
+            self.producer.purge()  # their failed delivery reports spool them
+            self.producer.poll(0)
+            if self._draining is not None and self._drain_outstanding == 0:
+                self._finish_drain()
+        return undelivered

@@ -19,6 +19,7 @@ import fastavro
 SCHEMA_DIR = Path(__file__).parent
 EVENT_SCHEMA_NAME = "inferwatch.v1.InferenceEvent"
 BATCH_SCHEMA_NAME = "inferwatch.v1.InferenceEventBatch"
+FEEDBACK_SCHEMA_NAME = "inferwatch.v1.FeedbackEvent"
 
 
 def _load(file_name: str) -> dict:
@@ -29,6 +30,11 @@ def _load(file_name: str) -> dict:
 def event_schema() -> dict:
     """The InferenceEvent schema as written in the .avsc (with logical types)."""
     return _load("inference_event.avsc")
+
+
+@cache
+def feedback_schema() -> dict:
+    return _load("feedback_event.avsc")
 
 
 @cache
@@ -59,7 +65,9 @@ def _without_logical_types(node):
 @cache
 def parsed_wire_schema(name: str):
     """fastavro-parsed schema used on the hot path (logical types off, see above)."""
-    source = {EVENT_SCHEMA_NAME: event_schema, BATCH_SCHEMA_NAME: batch_schema}[name]()
+    source = {
+        EVENT_SCHEMA_NAME: event_schema, BATCH_SCHEMA_NAME: batch_schema, FEEDBACK_SCHEMA_NAME: feedback_schema,
+    }[name]()
     return fastavro.parse_schema(_without_logical_types(source), named_schemas={})
 
 
@@ -67,11 +75,12 @@ def parsed_wire_schema(name: str):
 class SchemaIds:
     event: int
     batch: int
+    feedback: int
 
 
 def local_schema_ids() -> SchemaIds:
     ids = _load("schema_ids.json")
-    return SchemaIds(event=ids[EVENT_SCHEMA_NAME], batch=ids[BATCH_SCHEMA_NAME])
+    return SchemaIds(event=ids[EVENT_SCHEMA_NAME], batch=ids[BATCH_SCHEMA_NAME], feedback=ids[FEEDBACK_SCHEMA_NAME])
 
 
 def registry_schema_ids(registry_url: str) -> SchemaIds:
@@ -86,6 +95,7 @@ def registry_schema_ids(registry_url: str) -> SchemaIds:
     return SchemaIds(
         event=register(EVENT_SCHEMA_NAME, event_schema()),
         batch=register(BATCH_SCHEMA_NAME, batch_schema()),
+        feedback=register(FEEDBACK_SCHEMA_NAME, feedback_schema()),
     )
 
 

@@ -15,6 +15,7 @@ from fastavro import schemaless_reader, schemaless_writer
 from inferwatch.schemas.registry import (
     BATCH_SCHEMA_NAME,
     EVENT_SCHEMA_NAME,
+    FEEDBACK_SCHEMA_NAME,
     SchemaIds,
     parsed_wire_schema,
 )
@@ -37,6 +38,7 @@ class EventCodec:
         self.ids = ids
         self._event_schema = parsed_wire_schema(EVENT_SCHEMA_NAME)
         self._batch_schema = parsed_wire_schema(BATCH_SCHEMA_NAME)
+        self._feedback_schema = parsed_wire_schema(FEEDBACK_SCHEMA_NAME)
 
     def _encode(self, schema_id: int, schema, record: dict) -> bytes:
         out = io.BytesIO()
@@ -50,17 +52,22 @@ class EventCodec:
     def encode_batch(self, events: list[dict]) -> bytes:
         return self._encode(self.ids.batch, self._batch_schema, {"events": events})
 
+    def encode_feedback(self, feedback: dict) -> bytes:
+        return self._encode(self.ids.feedback, self._feedback_schema, feedback)
+
+    def decode_feedback(self, message: bytes) -> dict:
+        schema_id, body = self._unframe(message)
+        if schema_id != self.ids.feedback:
+            raise WireFormatError(f"unknown schema id {schema_id} (feedback={self.ids.feedback})")
+        return self._read(schema_id, self._feedback_schema, message, body)
+
     def decode(self, message: bytes | None) -> list[dict]:
         """The events a message carries (one for a single-event message).
 
         Raises WireFormatError naming what is wrong: not our framing, unknown schema id, or a
         body that does not decode (truncated, corrupt, or trailing bytes).
         """
-        if message is None or len(message) < _HEADER.size:
-            raise WireFormatError(f"not Confluent-framed: {len(message or b'')} bytes, need >= 5")
-        magic, schema_id = _HEADER.unpack_from(message)
-        if magic != MAGIC_BYTE:
-            raise WireFormatError(f"not Confluent-framed: magic byte {magic}, expected 0")
+        schema_id, body = self._unframe(message)
         if schema_id == self.ids.batch:
             schema, is_batch = self._batch_schema, True
         elif schema_id == self.ids.event:
@@ -69,15 +76,28 @@ class EventCodec:
             raise WireFormatError(
                 f"unknown schema id {schema_id} (known: event={self.ids.event}, batch={self.ids.batch})"
             )
+        record = self._read(schema_id, schema, message, body)
+        return record["events"] if is_batch else [record]
+
+    @staticmethod
+    def _unframe(message: bytes | None) -> tuple[int, io.BytesIO]:
+        if message is None or len(message) < _HEADER.size:
+            raise WireFormatError(f"not Confluent-framed: {len(message or b'')} bytes, need >= 5")
+        magic, schema_id = _HEADER.unpack_from(message)
+        if magic != MAGIC_BYTE:
+            raise WireFormatError(f"not Confluent-framed: magic byte {magic}, expected 0")
         body = io.BytesIO(message)
         body.seek(_HEADER.size)
+        return schema_id, body
+
+    @staticmethod
+    def _read(schema_id: int, schema, message: bytes, body: io.BytesIO) -> dict:
         try:
             record = schemaless_reader(body, schema, None)
         except Exception as exc:  # fastavro raises EOFError, ValueError, IndexError, ...
             raise WireFormatError(f"undecodable Avro body for schema id {schema_id}: {exc!r}") from exc
         if body.tell() != len(message):
             raise WireFormatError(
-                f"undecodable Avro body for schema id {schema_id}: "
-                f"{len(message) - body.tell()} trailing bytes"
+                f"undecodable Avro body for schema id {schema_id}: {len(message) - body.tell()} trailing bytes"
             )
-        return record["events"] if is_batch else [record]
+        return record
