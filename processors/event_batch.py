@@ -22,6 +22,9 @@ class EventBatch:
     input_tokens: np.ndarray  # int64
     output_tokens: np.ndarray  # int64
     cost_usd: np.ndarray  # float64, NaN where the event had no cost
+    ttft_ms: np.ndarray  # float64, NaN where the response was not streamed
+    error_type: np.ndarray  # object: str, or None for OK events
+    quality_scores: list[dict]  # per event, usually empty
 
     def __len__(self) -> int:
         return int(self.ts_ms.size)
@@ -37,7 +40,9 @@ class EventBatch:
             dtype=np.int32,
             count=len(events),
         )
-        cost = [e["cost_usd"] for e in events]
+        def floats(name: str) -> np.ndarray:
+            return np.array([np.nan if e[name] is None else e[name] for e in events], dtype=np.float64)
+
         return cls(
             series=list(series_ids),
             series_index=series_index,
@@ -46,5 +51,8 @@ class EventBatch:
             latency_ms=np.fromiter((e["latency_ms"] for e in events), dtype=np.float64, count=len(events)),
             input_tokens=np.fromiter((e["input_tokens"] for e in events), dtype=np.int64, count=len(events)),
             output_tokens=np.fromiter((e["output_tokens"] for e in events), dtype=np.int64, count=len(events)),
-            cost_usd=np.array([np.nan if c is None else c for c in cost], dtype=np.float64),
+            cost_usd=floats("cost_usd"),
+            ttft_ms=floats("ttft_ms"),
+            error_type=np.array([e["error_type"] for e in events], dtype=object),
+            quality_scores=[e["quality_scores"] for e in events],
         )

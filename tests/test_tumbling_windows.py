@@ -19,6 +19,11 @@ def assert_matches(windows, expected):
             assert snap[name] == exp[name], (key, name)
         assert snap["cost_usd"] == pytest.approx(exp["cost_usd"], rel=1e-9)
         assert snap["latency_p50_ms"] == pytest.approx(exp["p50"], rel=0.01)
+        assert snap["latency_p90_ms"] == pytest.approx(exp["p90"], rel=0.01)
+        assert snap["ttft_p95_ms"] == pytest.approx(exp["ttft_p95"], rel=0.01)
+        assert snap["error_types"] == exp["error_types"]
+        assert snap["error_rate"] == exp["errors"] / exp["events"]
+        assert snap["input_tokens_mean"] == exp["input_tokens"] / exp["events"]
         assert snap["latency_p99_ms"] == pytest.approx(exp["p99"], rel=0.01)
         assert snap["latency_max_ms"] == exp["max"]
 
@@ -74,6 +79,24 @@ def test_late_events_are_counted_not_added():
     assert sum(counted.values()) == 10
     assert windows.take_late_counts() == {}
     assert_matches(closed, exact_windows(first_window[:-10]))
+
+
+def test_quality_scores_are_averaged_per_name():
+    events = make_events(30, 10_000)
+    for i, e in enumerate(events):
+        e["quality_scores"] = {"faithfulness": i / 30} if i % 3 == 0 else {}
+    windows = TumblingWindows(WINDOW_S, allowed_lateness_seconds=0)
+    windows.add(EventBatch.from_events(events), 0, wall_ms=0)
+    scored = {}
+    for e in events:
+        for name, value in e["quality_scores"].items():
+            scored.setdefault((e["service"], e["model"]), []).append(value)
+    for window in windows.open.values():
+        snap = window.snapshot()
+        values = scored.get(window.series[:2], [])
+        assert snap["quality_counts"].get("faithfulness", 0) == len(values)
+        if values:
+            assert snap["quality_means"]["faithfulness"] == pytest.approx(np.mean(values))
 
 
 def test_window_within_lateness_still_accepts_events():

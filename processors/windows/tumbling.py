@@ -16,7 +16,8 @@ from inferwatch.processors.event_batch import STATUS_CODE, EventBatch, SeriesKey
 from inferwatch.processors.sketches.latency_sketch import LatencySketch
 from inferwatch.processors.windows.watermark import PartitionWatermark
 
-PERCENTILES = (0.50, 0.95, 0.99)
+LATENCY_PERCENTILES = (0.50, 0.90, 0.95, 0.99)
+TTFT_PERCENTILES = (0.50, 0.95, 0.99)
 
 
 @dataclass
@@ -30,6 +31,10 @@ class WindowAggregate:
     output_tokens: int = 0
     cost_usd: float = 0.0
     latency_sketch: LatencySketch = field(default_factory=LatencySketch)
+    ttft_sketch: LatencySketch = field(default_factory=LatencySketch)
+    error_types: dict[str, int] = field(default_factory=dict)
+    quality_sums: dict[str, float] = field(default_factory=dict)
+    quality_counts: dict[str, int] = field(default_factory=dict)
 
     @property
     def window_end_ms(self) -> int:
@@ -38,26 +43,42 @@ class WindowAggregate:
     def snapshot(self) -> dict:
         """The window's metrics as plain numbers (what Redis and ClickHouse get)."""
         service, model, model_version = self.series
-        p50, p95, p99 = self.latency_sketch.quantiles(PERCENTILES)
-        return {
+        p50, p90, p95, p99 = self.latency_sketch.quantiles(LATENCY_PERCENTILES)
+        ttft = self.ttft_sketch.quantiles(TTFT_PERCENTILES) if self.ttft_sketch.count else [None] * 3
+        errors = int(self.status_counts[STATUS_CODE["ERROR"]])
+        timeouts = int(self.status_counts[STATUS_CODE["TIMEOUT"]])
+        snapshot = {
             "service": service,
             "model": model,
             "model_version": model_version,
             "window_start_ms": self.window_start_ms,
             "window_seconds": self.window_seconds,
             "events": self.events,
+            "requests_per_s": self.events / self.window_seconds,
             "ok": int(self.status_counts[STATUS_CODE["OK"]]),
-            "errors": int(self.status_counts[STATUS_CODE["ERROR"]]),
-            "timeouts": int(self.status_counts[STATUS_CODE["TIMEOUT"]]),
+            "errors": errors,
+            "timeouts": timeouts,
             "filtered": int(self.status_counts[STATUS_CODE["FILTERED"]]),
+            "error_rate": errors / self.events,
+            "timeout_rate": timeouts / self.events,
             "latency_p50_ms": p50,
+            "latency_p90_ms": p90,
             "latency_p95_ms": p95,
             "latency_p99_ms": p99,
             "latency_max_ms": self.latency_sketch.max,
+            "ttft_p50_ms": ttft[0],
+            "ttft_p95_ms": ttft[1],
+            "ttft_p99_ms": ttft[2],
             "input_tokens": self.input_tokens,
             "output_tokens": self.output_tokens,
+            "input_tokens_mean": self.input_tokens / self.events,
+            "output_tokens_mean": self.output_tokens / self.events,
             "cost_usd": self.cost_usd,
+            "error_types": dict(self.error_types),
+            "quality_means": {k: self.quality_sums[k] / n for k, n in self.quality_counts.items()},
+            "quality_counts": dict(self.quality_counts),
         }
+        return snapshot
 
 
 @dataclass
@@ -127,6 +148,17 @@ class TumblingWindows:
             window.output_tokens += int(batch.output_tokens[run].sum())
             window.cost_usd += float(np.nansum(batch.cost_usd[run]))
             window.latency_sketch.add_many(batch.latency_ms[run])
+            ttft = batch.ttft_ms[run]
+            window.ttft_sketch.add_many(ttft[~np.isnan(ttft)])
+            failed = batch.error_type[run]
+            failed = failed[failed != None]  # noqa: E711 (elementwise on an object array)
+            if failed.size:
+                for name, n in zip(*np.unique(failed.astype(str), return_counts=True)):
+                    window.error_types[name] = window.error_types.get(name, 0) + int(n)
+            for i in run.tolist():
+                for name, value in batch.quality_scores[i].items():  # empty for most events
+                    window.quality_sums[name] = window.quality_sums.get(name, 0.0) + value
+                    window.quality_counts[name] = window.quality_counts.get(name, 0) + 1
             touched.append(window)
         return touched
 

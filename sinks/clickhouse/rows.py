@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from inferwatch.sinks.clickhouse.sink import EVENT_COLUMNS
+from inferwatch.sinks.clickhouse.sink import EVENT_COLUMNS, ROLLUP_COLUMNS
 
 _RESOURCE_FIELDS = ("gpu_util", "gpu_mem_mb", "cpu_util", "mem_mb")
 _EVENT_FIELDS = [name for name in EVENT_COLUMNS if name not in _RESOURCE_FIELDS]
@@ -21,9 +21,8 @@ def event_columns(events: list[dict]) -> dict[str, list]:
 
 def rollup_row(window: dict) -> dict:
     """A closed window's snapshot (WindowAggregate.snapshot) as a window_rollups row."""
-    row = {k: v for k, v in window.items() if k != "window_start_ms"}
-    row["window_start"] = window["window_start_ms"]
-    row["closed_at"] = int(time.time() * 1000)
+    row = {"window_start": window["window_start_ms"], "closed_at": int(time.time() * 1000)}
+    row.update((name, window[name]) for name in ROLLUP_COLUMNS if name not in row)
     return row
 
 

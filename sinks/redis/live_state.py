@@ -2,8 +2,9 @@
 
 Key layout (documented in the README, "Live state in Redis"):
 - ``iw:window:<window_seconds>:<service>|<model>|<model_version>:<window_start_ms>`` hash with the
-  window's metrics (see WindowAggregate.snapshot) plus ``state`` (open|closed) and
-  ``updated_at_ms``; expires after ``redis_window_ttl_seconds``.
+  window's metrics (see WindowAggregate.snapshot; counts per error type as ``error_type:<name>``,
+  quality scores as ``quality:<name>:mean`` / ``quality:<name>:count``) plus ``state``
+  (open|closed) and ``updated_at_ms``; expires after ``redis_window_ttl_seconds``.
 - ``iw:windows`` sorted set of those keys scored by window start, to list recent windows.
 - ``iw:alerts`` stream of alert records (capped, approximately, at 10,000 entries).
 - ``iw:counters`` hash of pipeline counters (events, batch_messages, dead_letters, late_events).
@@ -22,6 +23,17 @@ WINDOW_INDEX = "iw:windows"
 ALERT_STREAM = "iw:alerts"
 COUNTERS = "iw:counters"
 ALERT_STREAM_MAXLEN = 10_000
+
+
+def _redis_fields(snapshot: dict) -> dict:
+    """A window snapshot as flat hash fields: nested counts get prefixed names, absent values none."""
+    fields = {k: v for k, v in snapshot.items() if v is not None and not isinstance(v, dict)}
+    for name, count in snapshot["error_types"].items():
+        fields[f"error_type:{name}"] = count
+    for name, mean in snapshot["quality_means"].items():
+        fields[f"quality:{name}:mean"] = mean
+        fields[f"quality:{name}:count"] = snapshot["quality_counts"][name]
+    return fields
 
 
 def window_key(snapshot: dict) -> str:
@@ -46,7 +58,7 @@ class LiveStateWriter:
         for state, snapshots in (("open", open_windows), ("closed", closed_windows)):
             for snapshot in snapshots:
                 key = window_key(snapshot)
-                pipe.hset(key, mapping={**snapshot, "state": state, "updated_at_ms": now_ms})
+                pipe.hset(key, mapping={**_redis_fields(snapshot), "state": state, "updated_at_ms": now_ms})
                 pipe.expire(key, self.window_ttl_seconds)
                 pipe.zadd(WINDOW_INDEX, {key: snapshot["window_start_ms"]})
         if open_windows or closed_windows:
