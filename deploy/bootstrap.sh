@@ -27,8 +27,12 @@ if [ ! -x .venv/bin/python ]; then
   .venv/bin/python -m pip install -q --upgrade pip
 fi
 if [ ! -f .venv/.installed ] || [ pyproject.toml -nt .venv/.installed ]; then
-  step "pip install -e '.[dev]' (first run: a few minutes)"
-  .venv/bin/python -m pip install -q -e '.[dev]'
+  step "pip install -e '.[dev]' (first run: a few minutes; log in .venv/pip-install.log)"
+  # setuptools' build warnings would bury the output; the log is shown if the install fails.
+  if ! .venv/bin/python -m pip install -e '.[dev]' > .venv/pip-install.log 2>&1; then
+    tail -n 60 .venv/pip-install.log
+    exit 1
+  fi
   touch .venv/.installed
 else
   step "Python packages up to date"
