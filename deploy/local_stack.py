@@ -110,7 +110,10 @@ def _free_port() -> int:
 
 
 def _port_free(port: int) -> bool:
+    """Could a server listen on it? SO_REUSEADDR as servers set it: connections of a server that
+    just stopped linger in TIME_WAIT and must not make its port look taken."""
     with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind(("127.0.0.1", port))
         except OSError:

@@ -210,14 +210,19 @@ class EventPublisher:
         return report
 
     def close(self, timeout: float = 30.0) -> int:
-        """Flush; with a spool, what is still undelivered is spooled for the next start.
-
-        Returns the messages that were undelivered at the deadline.
-        """
-        undelivered = self.flush(timeout)
-        if undelivered and self.spool is not None:
-            self.producer.purge()  # their failed delivery reports spool them
-            self.producer.poll(0)
+        """Deliver what is queued and spooled within `timeout`; the rest is spooled for the next
+        start. Returns the messages that were still undelivered at the deadline."""
+        deadline = time.monotonic() + timeout
+        self.flush(timeout)
+        if self.spool is not None:
+            while (self._draining is not None or not self.spool.is_empty()) and time.monotonic() < deadline:
+                self._drain_spool()
+                self.producer.poll(0.05)
+        undelivered = self.producer.flush(max(0.0, deadline - time.monotonic()))
+        if self.spool is not None:
+            if undelivered:
+                self.producer.purge()  # their failed delivery reports spool them
+                self.producer.poll(0)
             if self._draining is not None and self._drain_outstanding == 0:
                 self._finish_drain()
         return undelivered
