@@ -111,7 +111,13 @@ class Settings(BaseSettings):
 
     # --- processor ---------------------------------------------------------------------------
     app_id: str = Field("inferwatch", description="Faust app id (= Kafka consumer group).")
-    window_seconds: int = Field(60, ge=1, description="Tumbling window length (event time, s).")
+    window_seconds: int = Field(
+        60, ge=1, description="Tumbling window length (event time, s); also the pane the longer windows merge."
+    )
+    extra_windows: list[str] = Field(
+        default_factory=lambda: ["5m/1m", "1h"],
+        description="Longer windows merged from panes: `<size>/<hop>` hopping or `<size>` tumbling (s, m, h).",
+    )
     allowed_lateness_seconds: float = Field(
         5.0, ge=0, description="How long after its end a window still accepts events (s)."
     )

@@ -14,7 +14,9 @@ from dataclasses import dataclass, field
 
 from inferwatch.processors.alerts.p99_latency import P99LatencyRule
 from inferwatch.processors.event_batch import EventBatch
-from inferwatch.processors.windows.tumbling import TumblingWindows, WindowAggregate
+from inferwatch.processors.windows.aggregate import WindowAggregate
+from inferwatch.processors.windows.composite import CompositeWindows, WindowSpec
+from inferwatch.processors.windows.tumbling import TumblingWindows
 from inferwatch.schemas.wire import EventCodec, WireFormatError
 from inferwatch.settings import Settings
 
@@ -71,6 +73,10 @@ class MonitoringPipeline:
             # The topic's partitions, which one worker reads all of (scale-out comes with issue 4).
             partitions=tuple(range(settings.kafka_partitions)),
         )
+        self.composite = CompositeWindows(
+            [WindowSpec.parse(text, settings.window_seconds) for text in settings.extra_windows],
+            settings.window_seconds, self.windows.lateness_ms,
+        )
         self.p99_rule = P99LatencyRule(settings.alert_p99_latency_ms, settings.alert_min_events)
         self._touched: dict[int, WindowAggregate] = {}
         self._counters = {"events": 0, "batch_messages": 0, "dead_letters": 0, "late_events": 0}
@@ -112,13 +118,17 @@ class MonitoringPipeline:
         alerts = self.p99_rule.evaluate(touched)
         closed = self.windows.close_due(wall_ms)
         self.p99_rule.forget_closed(closed)
+        self.composite.add_closed_panes(closed)
+        closed_composites = self.composite.close_due(self.windows.watermark.current(wall_ms))
         closed_ids = {id(w) for w in closed}
+        open_panes = [w for w in touched if id(w) not in closed_ids]
+        open_composites = self.composite.open_windows(touched, self.windows.open)
         counters, self._counters = self._counters, dict.fromkeys(self._counters, 0)
         for alert in alerts:
             log.warning("ALERT %s", alert.message)
         return LiveUpdate(
-            open_windows=[w.snapshot() for w in touched if id(w) not in closed_ids],
-            closed_windows=[w.snapshot() for w in closed],
+            open_windows=[w.snapshot() for w in open_panes + open_composites],
+            closed_windows=[w.snapshot() for w in closed + closed_composites],
             alerts=[a.as_dict() for a in alerts],
             counters=counters,
         )

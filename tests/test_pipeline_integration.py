@@ -136,7 +136,8 @@ def test_windows_in_redis_and_clickhouse_match_exact_computation(pipeline_settin
     client = redis.Redis.from_url(pipeline_settings.resolved_redis_url)
 
     def closed_windows():
-        windows = [w for w in read_windows(client, limit=1000) if w["state"] == "closed"]
+        windows = [w for w in read_windows(client, limit=1000)
+                   if w["state"] == "closed" and w["window_seconds"] == str(WINDOW_S) and w["hop_seconds"] == "0"]
         return windows if len(windows) >= len(expected) else None
 
     redis_windows = {
@@ -147,7 +148,7 @@ def test_windows_in_redis_and_clickhouse_match_exact_computation(pipeline_settin
         web_url,
         "SELECT service, model, model_version, toUnixTimestamp(window_start) * 1000, events, errors, "
         "timeouts, filtered, input_tokens, output_tokens, cost_usd, latency_p50_ms, latency_p99_ms, "
-        "latency_max_ms FROM window_rollups",
+        f"latency_max_ms FROM window_rollups WHERE window_seconds = {WINDOW_S}",
     )
     rollups = {((r[0], r[1], r[2]), int(r[3])): dict(zip(columns[4:], r[4:])) for r in rows}
     assert redis_windows.keys() == expected.keys()

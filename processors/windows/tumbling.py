@@ -8,78 +8,13 @@ still stored by the caller).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
 from inferwatch.processors.event_batch import STATUS_CODE, EventBatch, SeriesKey
-from inferwatch.processors.sketches.latency_sketch import LatencySketch
+from inferwatch.processors.windows.aggregate import WindowAggregate
 from inferwatch.processors.windows.watermark import PartitionWatermark
-
-LATENCY_PERCENTILES = (0.50, 0.90, 0.95, 0.99)
-TTFT_PERCENTILES = (0.50, 0.95, 0.99)
-
-
-@dataclass
-class WindowAggregate:
-    series: SeriesKey
-    window_start_ms: int
-    window_seconds: int
-    events: int = 0
-    status_counts: np.ndarray = field(default_factory=lambda: np.zeros(len(STATUS_CODE), np.int64))
-    input_tokens: int = 0
-    output_tokens: int = 0
-    cost_usd: float = 0.0
-    latency_sketch: LatencySketch = field(default_factory=LatencySketch)
-    ttft_sketch: LatencySketch = field(default_factory=LatencySketch)
-    error_types: dict[str, int] = field(default_factory=dict)
-    quality_sums: dict[str, float] = field(default_factory=dict)
-    quality_counts: dict[str, int] = field(default_factory=dict)
-
-    @property
-    def window_end_ms(self) -> int:
-        return self.window_start_ms + self.window_seconds * 1000
-
-    def snapshot(self) -> dict:
-        """The window's metrics as plain numbers (what Redis and ClickHouse get)."""
-        service, model, model_version = self.series
-        p50, p90, p95, p99 = self.latency_sketch.quantiles(LATENCY_PERCENTILES)
-        ttft = self.ttft_sketch.quantiles(TTFT_PERCENTILES) if self.ttft_sketch.count else [None] * 3
-        errors = int(self.status_counts[STATUS_CODE["ERROR"]])
-        timeouts = int(self.status_counts[STATUS_CODE["TIMEOUT"]])
-        snapshot = {
-            "service": service,
-            "model": model,
-            "model_version": model_version,
-            "window_start_ms": self.window_start_ms,
-            "window_seconds": self.window_seconds,
-            "events": self.events,
-            "requests_per_s": self.events / self.window_seconds,
-            "ok": int(self.status_counts[STATUS_CODE["OK"]]),
-            "errors": errors,
-            "timeouts": timeouts,
-            "filtered": int(self.status_counts[STATUS_CODE["FILTERED"]]),
-            "error_rate": errors / self.events,
-            "timeout_rate": timeouts / self.events,
-            "latency_p50_ms": p50,
-            "latency_p90_ms": p90,
-            "latency_p95_ms": p95,
-            "latency_p99_ms": p99,
-            "latency_max_ms": self.latency_sketch.max,
-            "ttft_p50_ms": ttft[0],
-            "ttft_p95_ms": ttft[1],
-            "ttft_p99_ms": ttft[2],
-            "input_tokens": self.input_tokens,
-            "output_tokens": self.output_tokens,
-            "input_tokens_mean": self.input_tokens / self.events,
-            "output_tokens_mean": self.output_tokens / self.events,
-            "cost_usd": self.cost_usd,
-            "error_types": dict(self.error_types),
-            "quality_means": {k: self.quality_sums[k] / n for k, n in self.quality_counts.items()},
-            "quality_counts": dict(self.quality_counts),
-        }
-        return snapshot
-
 
 @dataclass
 class AddResult:

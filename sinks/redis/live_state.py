@@ -1,7 +1,8 @@
 """Live window state and alerts in Redis, for dashboards and the alert engine.
 
 Key layout (documented in the README, "Live state in Redis"):
-- ``iw:window:<window_seconds>:<service>|<model>|<model_version>:<window_start_ms>`` hash with the
+- ``iw:window:<window_seconds>[/<hop_seconds>]:<service>|<model>|<model_version>:<window_start_ms>``
+  hash (the hop only for hopping windows) with the
   window's metrics (see WindowAggregate.snapshot; counts per error type as ``error_type:<name>``,
   quality scores as ``quality:<name>:mean`` / ``quality:<name>:count``) plus ``state``
   (open|closed) and ``updated_at_ms``; expires after ``redis_window_ttl_seconds``.
@@ -38,7 +39,8 @@ def _redis_fields(snapshot: dict) -> dict:
 
 def window_key(snapshot: dict) -> str:
     series = f"{snapshot['service']}|{snapshot['model']}|{snapshot['model_version']}"
-    return f"{WINDOW_PREFIX}:{snapshot['window_seconds']}:{series}:{snapshot['window_start_ms']}"
+    hop = f"/{snapshot['hop_seconds']}" if snapshot["hop_seconds"] else ""
+    return f"{WINDOW_PREFIX}:{snapshot['window_seconds']}{hop}:{series}:{snapshot['window_start_ms']}"
 
 
 class LiveStateWriter:

@@ -1,0 +1,103 @@
+"""Hopping and long tumbling windows, built by merging closed panes. Pure logic, no I/O.
+
+The tumbling windows of tumbling.py are the panes (default 1 minute). A window of `size` seconds
+that starts every `hop` seconds (hop = size: tumbling) is the merge of the panes it covers; the
+sketches merge exactly, so a 5-minute or 1-hour window holds what one window over all its events
+would. Pane state is therefore the only per-event work, whatever windows are configured.
+A window is final once the watermark passes its end plus the allowed lateness, i.e. once all its
+panes are closed; until then `open_windows` gives its partial value for live display.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from inferwatch.processors.event_batch import SeriesKey
+from inferwatch.processors.windows.aggregate import WindowAggregate
+
+_SPEC = re.compile(r"^(\d+)([smh])(?:/(\d+)([smh]))?$")
+_UNIT_S = {"s": 1, "m": 60, "h": 3600}
+
+
+@dataclass(frozen=True)
+class WindowSpec:
+    size_seconds: int
+    hop_seconds: int
+
+    @classmethod
+    def parse(cls, text: str, pane_seconds: int) -> WindowSpec:
+        """"5m/1m" (hopping: size/hop) or "1h" (tumbling); both multiples of the pane."""
+        match = _SPEC.match(text.strip())
+        if not match:
+            raise ValueError(f"window {text!r}: expected <size><s|m|h>[/<hop><s|m|h>], e.g. 5m/1m or 1h")
+        size = int(match[1]) * _UNIT_S[match[2]]
+        hop = int(match[3]) * _UNIT_S[match[4]] if match[3] else size
+        if size % pane_seconds or hop % pane_seconds or hop > size or size <= pane_seconds and hop == size:
+            raise ValueError(f"window {text!r}: size and hop must be multiples of the {pane_seconds}s pane, "
+                             f"hop <= size, and the window longer than a pane")
+        return cls(size, hop)
+
+    def starts_covering(self, pane_start_ms: int) -> range:
+        """Starts (ms) of this spec's windows that contain the pane starting at pane_start_ms."""
+        hop_ms, size_ms = self.hop_seconds * 1000, self.size_seconds * 1000
+        last = pane_start_ms - pane_start_ms % hop_ms
+        return range(last, pane_start_ms - size_ms, -hop_ms)
+
+
+class CompositeWindows:
+    def __init__(self, specs: list[WindowSpec], pane_seconds: int, lateness_ms: int):
+        self.specs = specs
+        self.pane_ms = pane_seconds * 1000
+        self.lateness_ms = lateness_ms
+        self.retention_ms = max((s.size_seconds for s in specs), default=0) * 1000
+        self._closed_panes: dict[SeriesKey, dict[int, WindowAggregate]] = {}
+        self._emitted: set[tuple[WindowSpec, SeriesKey, int]] = set()
+
+    def add_closed_panes(self, panes: list[WindowAggregate]) -> None:
+        for pane in panes:
+            self._closed_panes.setdefault(pane.series, {})[pane.window_start_ms] = pane
+
+    def _merge(self, spec: WindowSpec, series: SeriesKey, start_ms: int, open_panes: dict) -> WindowAggregate | None:
+        window = None
+        for pane_start in range(start_ms, start_ms + spec.size_seconds * 1000, self.pane_ms):
+            pane = self._closed_panes.get(series, {}).get(pane_start) or open_panes.get((series, pane_start))
+            if pane is None:
+                continue
+            if window is None:
+                window = WindowAggregate(series, start_ms, spec.size_seconds, spec.hop_seconds)
+            window.merge(pane)
+        return window
+
+    def close_due(self, watermark_ms: float | None) -> list[WindowAggregate]:
+        """Windows whose end + lateness the watermark passed, each once; then old panes are let go."""
+        if watermark_ms is None:
+            return []
+        final = []
+        for series, panes in self._closed_panes.items():
+            for spec in self.specs:
+                starts = {s for pane_start in panes for s in spec.starts_covering(pane_start)}
+                for start in sorted(starts):
+                    key = (spec, series, start)
+                    if key in self._emitted or start + spec.size_seconds * 1000 + self.lateness_ms > watermark_ms:
+                        continue
+                    self._emitted.add(key)
+                    final.append(self._merge(spec, series, start, {}))
+        horizon = watermark_ms - self.lateness_ms - self.retention_ms
+        for panes in self._closed_panes.values():
+            for start in [s for s in panes if s < horizon]:
+                del panes[start]
+        self._emitted = {k for k in self._emitted if k[2] >= horizon - self.retention_ms}
+        return final
+
+    def open_windows(self, touched_panes: list[WindowAggregate], open_panes: dict) -> list[WindowAggregate]:
+        """Partial values of the windows that contain a pane touched since the last update."""
+        result, seen = [], set()
+        for pane in touched_panes:
+            for spec in self.specs:
+                for start in spec.starts_covering(pane.window_start_ms):
+                    key = (spec, pane.series, start)
+                    if key not in seen and key not in self._emitted:
+                        seen.add(key)
+                        result.append(self._merge(spec, pane.series, start, open_panes))
+        return result
