@@ -53,13 +53,20 @@ def create_app(settings: Settings) -> faust.App:
     async def in_clickhouse_thread(fn, *args):
         return await asyncio.get_running_loop().run_in_executor(clickhouse_thread, fn, *args)
 
+    # The agent's stream, to ack through: offsets are committed only once every window a message
+    # fed is closed and written (see TumblingWindows), so a restart or a rebalance re-reads
+    # exactly what no written window holds.
+    agent_stream = []
+
     @app.agent(events_topic)
     async def monitor(stream):
-        async for kafka_events in stream.take_events(
+        agent_stream.append(stream)
+        async for kafka_events in stream.noack_take(
             settings.take_max_messages, within=settings.take_within_seconds
         ):
             messages = [
-                RawMessage(e.message.topic, e.message.partition, e.message.offset, e.message.key, e.message.value)
+                RawMessage(e.message.topic, e.message.partition, e.message.offset, e.message.key,
+                           e.message.value, ack_token=e)
                 for e in kafka_events
             ]
             outcome = pipeline.process(messages)
@@ -76,17 +83,44 @@ def create_app(settings: Settings) -> faust.App:
             if outcome.dead_letters:
                 await in_clickhouse_thread(sink.insert_dead_letters, [d.as_row(now_ms) for d in outcome.dead_letters])
             if outcome.events:
-                # Awaited inside the take loop: the batch's offsets are acked only after this.
                 await in_clickhouse_thread(sink.insert_events, event_columns(outcome.events))
+
+    # Updates not yet written (Redis or ClickHouse failed): retried, in order, on the next tick.
+    unwritten: list = []
 
     @app.timer(settings.live_update_seconds)
     async def live_update():
-        update = pipeline.live_update()
-        live_state.write(update.open_windows, update.closed_windows, update.alerts, update.counters)
-        if update.closed_windows:
-            await in_clickhouse_thread(sink.insert_rollups, [rollup_row(w) for w in update.closed_windows])
-        if update.alerts:
-            await in_clickhouse_thread(sink.insert_alerts, [alert_row(a) for a in update.alerts])
+        unwritten.append(pipeline.live_update())
+        while unwritten:
+            try:
+                await write_update(unwritten[0])
+            except Exception:  # keep the worker and its windows; the next tick retries
+                log.exception("live update not written (%d pending); retrying", len(unwritten))
+                return
+            unwritten.pop(0)
+
+    async def write_update(update):
+        # Each step runs once even when a later one fails and the update is retried.
+        if "redis" not in update.written:
+            update.closed_windows = live_state.claim_closed(update.closed_windows)
+            live_state.write(update.open_windows, update.closed_windows, update.alerts, update.counters)
+            update.written.add("redis")
+        if "clickhouse" not in update.written:
+            if update.closed_windows:
+                await in_clickhouse_thread(sink.insert_rollups, [rollup_row(w) for w in update.closed_windows])
+            if update.alerts:
+                await in_clickhouse_thread(sink.insert_alerts, [alert_row(a) for a in update.alerts])
+            update.written.add("clickhouse")
+        for event in update.ackable:
+            await agent_stream[0].ack(event)
+        if update.ackable:
+            # Commit now rather than on Faust's timer: a rebalance in between would hand the new
+            # owner offsets whose windows were already written, and they would be written twice.
+            await app.commit(None)
+
+    @app.on_partitions_revoked.connect
+    async def forget_revoked(app_, revoked, **kwargs):
+        pipeline.drop_partitions({tp.partition for tp in revoked if tp.topic == settings.events_topic})
 
     @app.page("/sql")
     class SqlView(View):

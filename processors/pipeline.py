@@ -30,6 +30,7 @@ class RawMessage:
     offset: int
     key: bytes | None
     value: bytes | None
+    ack_token: object = None  # handed back in LiveUpdate.ackable once its offset may be committed
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,9 @@ class LiveUpdate:
     closed_windows: list[dict]
     alerts: list[dict]
     counters: dict[str, int] = field(default_factory=dict)
+    # Messages whose windows are all closed (and written with this update): commit them after.
+    ackable: list[object] = field(default_factory=list)
+    written: set[str] = field(default_factory=set)  # the sinks this update already reached
 
 
 class MonitoringPipeline:
@@ -79,19 +83,23 @@ class MonitoringPipeline:
         )
         self.p99_rule = P99LatencyRule(settings.alert_p99_latency_ms, settings.alert_min_events)
         self._touched: dict[int, WindowAggregate] = {}
+        self._unacked: list[tuple[int, int, object]] = []  # (closed_by_ms, partition, ack_token)
         self._counters = {"events": 0, "batch_messages": 0, "dead_letters": 0, "late_events": 0}
 
     def process(self, messages: list[RawMessage], wall_ms: float | None = None) -> BatchOutcome:
         wall_ms = time.time() * 1000 if wall_ms is None else wall_ms
         by_partition: dict[int, list[dict]] = {}
+        tokens_by_partition: dict[int, list[object]] = {}
         dead_letters = []
         for message in messages:
             try:
                 decoded = self.codec.decode(message.value)
             except WireFormatError as exc:
                 dead_letters.append(DeadLetter(message, str(exc)))
+                self._unacked.append((0, message.partition, message.ack_token))
                 continue
             by_partition.setdefault(message.partition, []).extend(decoded)
+            tokens_by_partition.setdefault(message.partition, []).append(message.ack_token)
         events, late = [], 0
         for partition, partition_events in by_partition.items():
             result = self.windows.add(EventBatch.from_events(partition_events), partition, wall_ms)
@@ -99,6 +107,7 @@ class MonitoringPipeline:
             for window in result.touched:
                 self._touched[id(window)] = window
             events.extend(partition_events)
+            self._unacked.extend((result.closed_by_ms, partition, t) for t in tokens_by_partition[partition])
         self._counters["events"] += len(events)
         self._counters["batch_messages"] += len(messages) - len(dead_letters)
         self._counters["dead_letters"] += len(dead_letters)
@@ -126,9 +135,29 @@ class MonitoringPipeline:
         counters, self._counters = self._counters, dict.fromkeys(self._counters, 0)
         for alert in alerts:
             log.warning("ALERT %s", alert.message)
+        watermark = self.windows.watermark.current(wall_ms)
+        ackable, self._unacked = _split(self._unacked, lambda u: u[0] == 0 or (watermark is not None and u[0] <= watermark))
         return LiveUpdate(
             open_windows=[w.snapshot() for w in open_panes + open_composites],
             closed_windows=[w.snapshot() for w in closed + closed_composites],
             alerts=[a.as_dict() for a in alerts],
             counters=counters,
+            ackable=[token for _, _, token in ackable],
         )
+
+    def drop_partitions(self, partitions: set[int]) -> None:
+        """This worker no longer reads these partitions (rebalance): drop what came from them.
+
+        Their uncommitted messages go to the new owner, which rebuilds those windows from them.
+        """
+        self.windows.drop_partitions(partitions)
+        self._touched = {k: w for k, w in self._touched.items() if not w.partitions & partitions}
+        self._unacked = [u for u in self._unacked if u[1] not in partitions]
+
+
+def _split(items: list, condition) -> tuple[list, list]:
+    """(items meeting the condition, the others), each in order."""
+    met, rest = [], []
+    for item in items:
+        (met if condition(item) else rest).append(item)
+    return met, rest

@@ -8,9 +8,6 @@ topic with their reasons while the worker keeps going.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 import uuid
 
@@ -19,13 +16,12 @@ import pytest
 import redis
 from confluent_kafka import Consumer
 
-from inferwatch.deploy.local_stack import read_process
-from inferwatch.processors.worker import WORKER_PROCESS
 from inferwatch.producers.publisher import EventPublisher
 from inferwatch.producers.traffic_model import TrafficModel
-from inferwatch.query import QueryError, query_worker
+from inferwatch.query import query_worker
 from inferwatch.sinks.redis.live_state import COUNTERS, read_windows
 from exact import exact_windows
+from workers import Worker, wait_for
 from inferwatch.schemas.registry import local_schema_ids
 from inferwatch.schemas.wire import EventCodec
 
@@ -46,15 +42,6 @@ SINGLE_EVENT_MESSAGES = 200
 DEADLINE_S = 180
 
 
-def wait_for(what, condition, timeout_s=DEADLINE_S):
-    deadline = time.monotonic() + timeout_s
-    while not (value := condition()):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
-        time.sleep(0.2)
-    return value
-
-
 @pytest.fixture(scope="module")
 def pipeline_settings(stack):
     return stack.model_copy(update={
@@ -68,32 +55,9 @@ def pipeline_settings(stack):
 
 @pytest.fixture(scope="module")
 def worker(pipeline_settings):
-    s = pipeline_settings
-    env = {**os.environ, "INFERWATCH_STATE_DIR": str(s.state_dir), "INFERWATCH_APP_ID": s.app_id,
-           "INFERWATCH_WINDOW_SECONDS": str(s.window_seconds),
-           "INFERWATCH_ALLOWED_LATENESS_SECONDS": str(s.allowed_lateness_seconds),
-           "INFERWATCH_PARTITION_IDLE_SECONDS": str(s.partition_idle_seconds),
-           "INFERWATCH_LIVE_UPDATE_SECONDS": str(s.live_update_seconds)}
-    log_path = s.state_dir / "logs" / "worker-it.log"
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    process = subprocess.Popen([sys.executable, "-m", "inferwatch.cli", "worker"], env=env,
-                               stdout=log_path.open("wb"), stderr=subprocess.STDOUT)
-
-    def ready():
-        assert process.poll() is None, f"worker exited: {log_path.read_text()[-3000:]}"
-        info = read_process(s, WORKER_PROCESS)
-        if info is None:
-            return None
-        try:
-            query_worker(info["web_url"], "SELECT 1")
-            return info["web_url"]
-        except (OSError, QueryError):
-            return None
-
-    web_url = wait_for("the worker", ready, 120)
-    yield process, web_url, log_path
-    process.terminate()
-    process.wait(timeout=60)
+    running = Worker(pipeline_settings, "worker-it")
+    yield running.process, running.web_url, running.log_path
+    running.stop()
 
 
 @pytest.fixture(scope="module")

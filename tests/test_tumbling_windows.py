@@ -107,3 +107,17 @@ def test_window_within_lateness_still_accepts_events():
     windows.add(EventBatch.from_events(rest), 0, wall_ms=0)
     result = windows.add(EventBatch.from_events([straggler]), 0, wall_ms=0)
     assert result.late == 0 and result.added == 1
+
+
+def test_revoked_partitions_drop_their_windows_and_stop_holding_event_time():
+    events = make_events(600, 2 * 60_000)
+    windows = TumblingWindows(WINDOW_S, allowed_lateness_seconds=0, partition_idle_seconds=60, partitions=(0, 1))
+    windows.add(EventBatch.from_events(events[:300]), 0, wall_ms=0)
+    windows.add(EventBatch.from_events(events[300:]), 1, wall_ms=0)
+    before = windows.watermark.current(0)
+    windows.drop_partitions({1})
+    assert all(w.partitions == {0} for w in windows.open.values())
+    assert windows.watermark.current(0) >= before
+    windows.drop_partitions({0})
+    assert windows.open == {}
+    assert windows.watermark.current(1) >= before  # nothing read any more: event time stands

@@ -19,6 +19,7 @@ class WindowAggregate:
     window_start_ms: int
     window_seconds: int
     hop_seconds: int = 0  # 0: tumbling; else a hopping window that starts every hop_seconds
+    partitions: set[int] = field(default_factory=set)  # Kafka partitions its events came from
     events: int = 0
     status_counts: np.ndarray = field(default_factory=lambda: np.zeros(len(STATUS_CODE), np.int64))
     input_tokens: int = 0
@@ -39,6 +40,7 @@ class WindowAggregate:
         self.cost_usd += other.cost_usd
         self.latency_sketch.merge(other.latency_sketch)
         self.ttft_sketch.merge(other.ttft_sketch)
+        self.partitions |= other.partitions
         for target, source in ((self.error_types, other.error_types), (self.quality_sums, other.quality_sums),
                                (self.quality_counts, other.quality_counts)):
             for name, value in source.items():

@@ -21,6 +21,9 @@ class AddResult:
     added: int
     late: int
     touched: list[WindowAggregate]  # windows that changed in this batch
+    # Event time at which every window this batch touched is closed (0: none touched): its
+    # Kafka offsets may be committed only then, so a restart re-reads what no closed window holds.
+    closed_by_ms: int = 0
 
 
 class TumblingWindows:
@@ -41,7 +44,7 @@ class TumblingWindows:
     def add(self, batch: EventBatch, partition: int, wall_ms: float) -> AddResult:
         """Add a batch of events read from one Kafka partition."""
         if len(batch) == 0:
-            return AddResult(0, 0, [])
+            return AddResult(0, 0, [], 0)
         window_start = batch.ts_ms - batch.ts_ms % self.window_ms
         # Late = the window would already be closed by the event time reached *before* this batch.
         now_ms = self.watermark.current(wall_ms)
@@ -56,12 +59,24 @@ class TumblingWindows:
                 key = batch.series[s]
                 self.late_by_series[key] = self.late_by_series.get(key, 0) + n
 
-        touched = self._aggregate(batch, window_start, on_time)
+        touched = self._aggregate(batch, window_start, on_time, partition)
+        closed_by = int(window_start[on_time].max()) + self.window_ms + self.lateness_ms if late < len(batch) else 0
 
         self.watermark.observe(partition, int(batch.ts_ms.min()), int(batch.ts_ms.max()), wall_ms)
-        return AddResult(added=len(batch) - late, late=late, touched=touched)
+        return AddResult(added=len(batch) - late, late=late, touched=touched, closed_by_ms=closed_by)
 
-    def _aggregate(self, batch: EventBatch, window_start: np.ndarray, on_time: np.ndarray) -> list[WindowAggregate]:
+    def drop_partitions(self, partitions: set[int]) -> None:
+        """Forget the open windows fed by partitions this worker no longer reads.
+
+        Their events are not committed yet (see AddResult.closed_by_ms), so the partitions' new
+        owner re-reads them and closes those windows, once.
+        """
+        for key in [k for k, w in self.open.items() if w.partitions & partitions]:
+            del self.open[key]
+        self.watermark.forget(partitions)
+
+    def _aggregate(self, batch: EventBatch, window_start: np.ndarray, on_time: np.ndarray,
+                   partition: int) -> list[WindowAggregate]:
         idx = np.flatnonzero(on_time)
         if idx.size == 0:
             return []
@@ -78,6 +93,7 @@ class TumblingWindows:
             if window is None:
                 window = self.open[key] = WindowAggregate(key[0], key[1], self.window_seconds)
             window.events += run.size
+            window.partitions.add(partition)
             window.status_counts += np.bincount(batch.status[run], minlength=len(STATUS_CODE))
             window.input_tokens += int(batch.input_tokens[run].sum())
             window.output_tokens += int(batch.output_tokens[run].sum())

@@ -30,6 +30,11 @@ class PartitionWatermark:
         else:
             self._clock[partition] = (clock[0], wall_ms)  # still active, just not newer
 
+    def forget(self, partitions: set[int]) -> None:
+        """Partitions no longer read by this worker (revoked) stop holding event time back."""
+        for partition in partitions:
+            self._clock.pop(partition, None)
+
     def current(self, wall_ms: float) -> float | None:
         """Event time now (epoch ms), or None before the first event."""
         if self._first_seen is None:
@@ -42,11 +47,13 @@ class PartitionWatermark:
                     active.append(first_ts)
             elif wall_ms - clock[1] < self.idle_ms:
                 active.append(clock[0])
+        seen = [ts + (wall_ms - seen_at) for ts, seen_at in (c for c in self._clock.values() if c is not None)]
         if active:
             candidate = float(min(active))
+        elif seen:
+            candidate = max(seen)
         else:
-            candidate = max(ts + (wall_ms - seen_at) for ts, seen_at in
-                            (c for c in self._clock.values() if c is not None))
+            return self._watermark  # every partition was revoked: event time stands still
         if self._watermark is None or candidate > self._watermark:
             self._watermark = candidate
         return self._watermark

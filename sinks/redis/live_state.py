@@ -11,10 +11,14 @@ Key layout (documented in the README, "Live state in Redis"):
 - ``iw:counters`` hash of pipeline counters (events, batch_messages, dead_letters, late_events).
 
 All writes of one update go out in one pipeline: one round trip per batch, never per event.
+Several workers may share one Redis: a window is finalised by the first worker that closes it
+(``<window key>:final``, SET NX) and a closed window is never overwritten by an open partial.
 """
 
 from __future__ import annotations
 
+import os
+import socket
 import time
 
 import redis
@@ -43,10 +47,34 @@ def window_key(snapshot: dict) -> str:
     return f"{WINDOW_PREFIX}:{snapshot['window_seconds']}{hop}:{series}:{snapshot['window_start_ms']}"
 
 
+# Writes an open window's fields unless the window is already closed: after a rebalance, a worker
+# re-reading a message that spans two windows must not overwrite the closed one with a partial.
+_WRITE_IF_OPEN = """
+if redis.call('HGET', KEYS[1], 'state') == 'closed' then return 0 end
+redis.call('HSET', KEYS[1], unpack(ARGV, 2))
+redis.call('EXPIRE', KEYS[1], ARGV[1])
+return 1
+"""
+
+
 class LiveStateWriter:
     def __init__(self, redis_url: str, window_ttl_seconds: int):
         self.client = redis.Redis.from_url(redis_url)
         self.window_ttl_seconds = window_ttl_seconds
+        self._write_if_open = self.client.register_script(_WRITE_IF_OPEN)
+        self.worker_id = f"{socket.gethostname()}:{os.getpid()}"
+
+    def claim_closed(self, closed_windows: list[dict]) -> list[dict]:
+        """The closed windows this worker finalises: each window is finalised once, by the first
+        worker to close it (a SET NX on its key), whatever rebalances happened meanwhile."""
+        if not closed_windows:
+            return []
+        pipe = self.client.pipeline(transaction=False)
+        for snapshot in closed_windows:
+            pipe.set(f"{window_key(snapshot)}:final", self.worker_id, nx=True, get=True, ex=self.window_ttl_seconds)
+        # Ours if nobody had it, or we had it already (a retried update after a failed write).
+        return [w for w, holder in zip(closed_windows, pipe.execute())
+                if holder is None or holder.decode() == self.worker_id]
 
     def write(
         self,
@@ -55,14 +83,19 @@ class LiveStateWriter:
         alerts: list[dict],
         counters: dict[str, int],
     ) -> None:
+        """`closed_windows` must be ones this worker claimed (claim_closed)."""
         now_ms = int(time.time() * 1000)
         pipe = self.client.pipeline(transaction=False)
-        for state, snapshots in (("open", open_windows), ("closed", closed_windows)):
-            for snapshot in snapshots:
-                key = window_key(snapshot)
-                pipe.hset(key, mapping={**_redis_fields(snapshot), "state": state, "updated_at_ms": now_ms})
-                pipe.expire(key, self.window_ttl_seconds)
-                pipe.zadd(WINDOW_INDEX, {key: snapshot["window_start_ms"]})
+        for snapshot in open_windows:
+            key = window_key(snapshot)
+            fields = {**_redis_fields(snapshot), "state": "open", "updated_at_ms": now_ms}
+            self._write_if_open(keys=[key], args=[self.window_ttl_seconds, *_flatten(fields)], client=pipe)
+            pipe.zadd(WINDOW_INDEX, {key: snapshot["window_start_ms"]})
+        for snapshot in closed_windows:
+            key = window_key(snapshot)
+            pipe.hset(key, mapping={**_redis_fields(snapshot), "state": "closed", "updated_at_ms": now_ms})
+            pipe.expire(key, self.window_ttl_seconds)
+            pipe.zadd(WINDOW_INDEX, {key: snapshot["window_start_ms"]})
         if open_windows or closed_windows:
             # Keys in the index expire with their hashes; trim the index on the same horizon.
             pipe.zremrangebyscore(WINDOW_INDEX, "-inf", now_ms - self.window_ttl_seconds * 1000)
@@ -72,6 +105,10 @@ class LiveStateWriter:
             if increment:
                 pipe.hincrby(COUNTERS, name, increment)
         pipe.execute()
+
+
+def _flatten(fields: dict) -> list:
+    return [item for pair in fields.items() for item in pair]
 
 
 def read_windows(client: redis.Redis, limit: int = 200) -> list[dict]:
