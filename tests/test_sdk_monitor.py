@@ -12,7 +12,7 @@ from inferwatch.settings import Settings
 @pytest.fixture
 def monitor(tmp_path):
     # No broker is contacted: records are captured where the background thread would take them.
-    m = Monitor("chat-api", Settings(state_dir=tmp_path, kafka_bootstrap="127.0.0.1:1"),
+    m = Monitor("chat-api", Settings(state_dir=tmp_path, kafka_bootstrap="127.0.0.1:1", kafka_client_config={"log_level": "0"}),
                 capture_text=True, text_sample_rate=1.0, user_id_salt="salt")
     m.captured = []
     m._publisher.submit = m.captured.append
@@ -107,7 +107,7 @@ def test_context_manager_and_unknown_model(monitor, caplog):
 
 
 def test_user_ids_are_not_sent_without_a_salt(tmp_path):
-    m = Monitor("svc", Settings(state_dir=tmp_path, kafka_bootstrap="127.0.0.1:1"))
+    m = Monitor("svc", Settings(state_dir=tmp_path, kafka_bootstrap="127.0.0.1:1", kafka_client_config={"log_level": "0"}))
     try:
         record = m.track(model="gpt-4o-mini", user_id="alice")._record
         assert m._build_event({**record, "ts": 0, "latency_ms": 1.0})["user_id"] is None
@@ -116,7 +116,7 @@ def test_user_ids_are_not_sent_without_a_salt(tmp_path):
 
 
 def test_text_is_not_captured_by_default(tmp_path):
-    m = Monitor("svc", Settings(state_dir=tmp_path, kafka_bootstrap="127.0.0.1:1"))
+    m = Monitor("svc", Settings(state_dir=tmp_path, kafka_bootstrap="127.0.0.1:1", kafka_client_config={"log_level": "0"}))
     try:
         record = {**m.track(model="gpt-4o-mini", prompt="secret plans")._record, "ts": 0, "latency_ms": 1.0}
         event = m._build_event(record)
