@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import threading
 import time
+import uuid
 
 import redis
 
@@ -34,7 +34,7 @@ SELECT toStartOfMinute(ts) AS minute, model, count() AS requests,
        round(quantile(0.99)(latency_ms)) AS p99_ms,
        round(100 * countIf(status != 'OK') / count(), 2) AS error_rate_pct
 FROM inference_events
-WHERE ts >= fromUnixTimestamp64Milli({start_ms}) AND ts < fromUnixTimestamp64Milli({end_ms})
+WHERE attributes['simulation_run'] = '{run_id}'
 GROUP BY minute, model
 ORDER BY model, minute
 """
@@ -92,38 +92,42 @@ def _drive(settings: Settings, rate: float, duration_s: float, time_scale: float
     span_ms = duration_s * time_scale * 1000
     # Start on a window boundary so the run fills whole windows and the last one closes promptly.
     start_ms = int((time.time() * 1000 - span_ms) // window_ms * window_ms)
-    end_ms = int(start_ms + span_ms)
     client = redis.Redis.from_url(settings.resolved_redis_url)
+
+    def run_panes() -> list[dict]:
+        """This run's 1-minute windows (the hopping and hourly ones outlast the demo)."""
+        return [w for w in read_windows(client, limit=1000) if int(w["window_start_ms"]) >= start_ms
+                and w["window_seconds"] == str(settings.window_seconds) and w["hop_seconds"] == "0"]
     print(f"\ntraffic: {rate:.0f} events/s for {duration_s:.0f}s, event time x{time_scale:g}; "
           f"{REGRESSED_MODEL} latency x{REGRESSION_FACTOR:g} from half-way\n")
 
     def show_live(progress: SimulationProgress) -> None:
         if int(progress.elapsed_s) % 10:
             return
-        windows = [w for w in read_windows(client) if int(w["window_start_ms"]) >= start_ms]
+        windows = run_panes()
         latest = max((int(w["window_start_ms"]) for w in windows), default=None)
         print(f"--- {progress.elapsed_s:.0f}s: {progress.events:,} events sent; latest windows (Redis) ---")
         print(format_windows([w for w in windows if int(w["window_start_ms"]) == latest]))
 
+    run_id = uuid.uuid4().hex[:12]
     publisher = simulate(
         settings, rate, duration_s, time_scale, "latency-regression", REGRESSED_MODEL, REGRESSION_FACTOR,
-        on_progress=show_live, start_ms=start_ms,
+        on_progress=show_live, start_ms=start_ms, run_id=run_id,
     )
     sent = publisher.stats.events_sent
     print(f"\nsent {sent:,} events in {publisher.stats.messages_sent:,} batch messages; waiting for the pipeline")
 
-    count_sql = (f"SELECT count() FROM inference_events WHERE ts >= fromUnixTimestamp64Milli({start_ms}) "
-                 f"AND ts < fromUnixTimestamp64Milli({end_ms})")
+    count_sql = f"SELECT count() FROM inference_events WHERE attributes['simulation_run'] = '{run_id}'"
     # Every event is in ClickHouse, so every window of the run exists in Redis: wait for all to close.
     _wait_for(f"{sent:,} rows in ClickHouse", lambda: run_query(settings, count_sql)[1][0][0] >= sent)
 
     def all_closed():
-        windows = [w for w in read_windows(client) if int(w["window_start_ms"]) >= start_ms]
+        windows = run_panes()
         return windows and all(w["state"] == "closed" for w in windows)
 
     _wait_for("the last windows to close", all_closed)
     print("\n=== closed windows (Redis) ===")
-    print(format_windows([w for w in read_windows(client) if int(w["window_start_ms"]) >= start_ms]))
+    print(format_windows(run_panes()))
 
     alerts = [a for a in read_alerts(client) if int(a["window_start_ms"]) >= start_ms]
     print("\n=== alerts (Redis stream iw:alerts) ===")
@@ -133,7 +137,7 @@ def _drive(settings: Settings, rate: float, duration_s: float, time_scale: float
         print("  (none)")
 
     print("\n=== analyst query: latency percentiles and error rate per model per minute (ClickHouse) ===")
-    columns, rows = run_query(settings, ANALYST_QUERY.format(start_ms=start_ms, end_ms=end_ms))
+    columns, rows = run_query(settings, ANALYST_QUERY.format(run_id=run_id))
     print(format_result(columns, rows, "table"))
 
     alerted = {a["model"] for a in alerts}

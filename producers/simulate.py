@@ -35,13 +35,15 @@ def simulate(
     seed: int | None = None,
     on_progress: Callable[[SimulationProgress], None] | None = None,
     start_ms: int | None = None,
+    run_id: str = "",
 ) -> EventPublisher:
     """Publish ~rate events per wall second for duration_s seconds.
 
     Event time runs `time_scale` times faster than the wall clock from `start_ms` (default: now
     minus the simulated span, so the compressed run ends at about the present). The named
     `scenario` (producers/scenarios.py) hits `scenario_model` from the fraction `scenario_at` of
-    the simulated span on.
+    the simulated span on. With a `run_id`, every event carries it as attribute
+    `simulation_run`, so a run's events can be told from earlier ones in the same time range.
     """
     if rate <= 0 or duration_s <= 0 or time_scale <= 0:
         raise ValueError("rate, duration and time scale must be positive")
@@ -61,6 +63,8 @@ def simulate(
         n = model.rng.poisson(rate * (elapsed - tick_start))
         ts = np.sort(start_ms + model.rng.uniform(tick_start, elapsed, n) * time_scale * 1000).astype(np.int64)
         for event in model.events(ts, change):
+            if run_id:
+                event["attributes"] = {"simulation_run": run_id}
             publisher.publish(event)
         publisher.poll()
         if on_progress and elapsed >= next_report:
