@@ -141,6 +141,16 @@ class Settings(BaseSettings):
         0, ge=0, description="Port of the worker's web server; 0 = a free port, recorded in state_dir."
     )
 
+    clickhouse_batch_rows: int = Field(
+        50_000, ge=1, description="Raw events buffered before an insert into ClickHouse."
+    )
+    clickhouse_batch_seconds: float = Field(
+        1.0, gt=0, description="Longest a raw event waits in the buffer before an insert (s)."
+    )
+    clickhouse_max_backlog_rows: int = Field(
+        1_000_000, ge=1, description="Buffered raw events at which consumption pauses (ClickHouse down)."
+    )
+
     # --- alerts ------------------------------------------------------------------------------
     alert_p99_latency_ms: float = Field(
         10_000.0, gt=0, description="Alert when a window's p99 latency of a model exceeds this (ms)."

@@ -20,7 +20,8 @@ from inferwatch.processors.pipeline import MonitoringPipeline, RawMessage
 from inferwatch.schemas.registry import schema_ids
 from inferwatch.schemas.wire import EventCodec
 from inferwatch.settings import Settings
-from inferwatch.sinks.clickhouse.rows import alert_row, event_columns, rollup_row
+from inferwatch.sinks.clickhouse.event_writer import BufferedEventWriter
+from inferwatch.sinks.clickhouse.rows import alert_row, rollup_row
 from inferwatch.sinks.clickhouse.sink import ClickHouseSink
 from inferwatch.sinks.redis.live_state import LiveStateWriter
 
@@ -53,6 +54,14 @@ def create_app(settings: Settings) -> faust.App:
     async def in_clickhouse_thread(fn, *args):
         return await asyncio.get_running_loop().run_in_executor(clickhouse_thread, fn, *args)
 
+    event_writer = BufferedEventWriter(
+        insert=lambda columns: in_clickhouse_thread(sink.insert_events, columns),
+        on_written=pipeline.mark_stored,
+        batch_rows=settings.clickhouse_batch_rows,
+        batch_seconds=settings.clickhouse_batch_seconds,
+        max_backlog_rows=settings.clickhouse_max_backlog_rows,
+    )
+
     # The agent's stream, to ack through: offsets are committed only once every window a message
     # fed is closed and written (see TumblingWindows), so a restart or a rebalance re-reads
     # exactly what no written window holds.
@@ -82,8 +91,12 @@ def create_app(settings: Settings) -> faust.App:
                 )
             if outcome.dead_letters:
                 await in_clickhouse_thread(sink.insert_dead_letters, [d.as_row(now_ms) for d in outcome.dead_letters])
-            if outcome.events:
-                await in_clickhouse_thread(sink.insert_events, event_columns(outcome.events))
+                pipeline.mark_stored([d.message.ack_token for d in outcome.dead_letters])
+            await event_writer.add(outcome.events, outcome.event_tokens)
+
+    @app.timer(min(0.2, settings.clickhouse_batch_seconds))
+    async def write_events():
+        await event_writer.write_due()
 
     # Updates not yet written (Redis or ClickHouse failed): retried, in order, on the next tick.
     unwritten: list = []
@@ -103,7 +116,8 @@ def create_app(settings: Settings) -> faust.App:
         # Each step runs once even when a later one fails and the update is retried.
         if "redis" not in update.written:
             update.closed_windows = live_state.claim_closed(update.closed_windows)
-            live_state.write(update.open_windows, update.closed_windows, update.alerts, update.counters)
+            live_state.write(update.open_windows, update.closed_windows, update.alerts, update.counters,
+                             sink_stats=event_writer.stats.as_fields())
             update.written.add("redis")
         if "clickhouse" not in update.written:
             if update.closed_windows:
