@@ -56,18 +56,25 @@ def down(ctx: click.Context) -> None:
 @click.option("--windows", is_flag=True, help="Also list the live windows held in Redis.")
 @click.pass_context
 def status(ctx: click.Context, windows: bool) -> None:
-    """Say what runs where (and, with --windows, the latest window metrics)."""
+    """Say what runs where, the pipeline's counters and ClickHouse backlog (and, with --windows,
+    the latest window metrics)."""
+    import redis
+
     from inferwatch.deploy import local_stack
+    from inferwatch.sinks.redis.live_state import COUNTERS, SINK_STATS, read_windows
+    from inferwatch.tables import format_windows
 
     settings = _settings(ctx)
     click.echo(local_stack.format_status(local_stack.status(settings)))
+    try:
+        client = redis.Redis.from_url(settings.resolved_redis_url, socket_connect_timeout=2)
+        counters, sink_stats = client.hgetall(COUNTERS), client.hgetall(SINK_STATS)
+    except (StackNotRunning, redis.ConnectionError):
+        return
+    for title, values in (("pipeline", counters), ("clickhouse writer", sink_stats)):
+        if values:
+            click.echo(f"{title}: " + ", ".join(f"{k.decode()}={v.decode()}" for k, v in sorted(values.items())))
     if windows:
-        import redis
-
-        from inferwatch.tables import format_windows
-        from inferwatch.sinks.redis.live_state import read_windows
-
-        client = redis.Redis.from_url(settings.resolved_redis_url)
         click.echo(format_windows(read_windows(client)))
 
 

@@ -8,6 +8,8 @@ topic with their reasons while the worker keeps going.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 import uuid
 
@@ -155,3 +157,14 @@ def test_malformed_messages_go_to_dead_letters_and_worker_keeps_going(pipeline_s
     assert process.poll() is None
     client = redis.Redis.from_url(pipeline_settings.resolved_redis_url)
     assert int(client.hget(COUNTERS, "dead_letters")) == len(MALFORMED)
+
+
+def test_status_shows_the_counters_and_the_clickhouse_backlog(pipeline_settings, worker, produced):
+    client = redis.Redis.from_url(pipeline_settings.resolved_redis_url)
+    wait_for("the writer's stats", lambda: int(client.hget("iw:sink", "rows_written") or 0) >= N_EVENTS)
+    result = subprocess.run([sys.executable, "-m", "inferwatch.cli", "--state-dir", str(pipeline_settings.state_dir),
+                             "status"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert f"dead_letters={len(MALFORMED)}" in result.stdout
+    assert f"rows_written={N_EVENTS}" in result.stdout and "backlog_rows=0" in result.stdout
+    assert "kafka      running" in result.stdout
