@@ -2,6 +2,8 @@
 
 import asyncio
 
+import pytest
+
 from inferwatch.sinks.clickhouse.event_writer import BufferedEventWriter
 
 
@@ -21,13 +23,19 @@ class FlakyInsert:
         self.batches.append(columns)
 
 
+@pytest.fixture(autouse=True)
+def ids_as_columns(monkeypatch):
+    """Rows as their event ids: what was inserted, in which order, is then plain to compare."""
+    monkeypatch.setattr("inferwatch.sinks.clickhouse.event_writer.event_columns",
+                        lambda evs: [e["event_id"] for e in evs])
+
+
 def writer(insert, written, **kwargs):
     options = {"batch_rows": 10, "batch_seconds": 3600, "max_backlog_rows": 100, **kwargs}
     return BufferedEventWriter(insert, written.extend, **options)
 
 
-def test_batches_by_size_and_reports_written_messages(monkeypatch):
-    monkeypatch.setattr("inferwatch.sinks.clickhouse.event_writer.event_columns", lambda evs: [e["event_id"] for e in evs])
+def test_batches_by_size_and_reports_written_messages():
     insert, written = FlakyInsert(0), []
     w = writer(insert, written)
 
@@ -43,8 +51,7 @@ def test_batches_by_size_and_reports_written_messages(monkeypatch):
     assert written == ["m1", "m2"] and w.stats.rows_written == 12 and w.stats.backlog_rows == 0
 
 
-def test_failed_inserts_keep_rows_in_order_and_retry(monkeypatch):
-    monkeypatch.setattr("inferwatch.sinks.clickhouse.event_writer.event_columns", lambda evs: [e["event_id"] for e in evs])
+def test_failed_inserts_keep_rows_in_order_and_retry():
     insert, written = FlakyInsert(2), []
     w = writer(insert, written)
 
@@ -62,8 +69,7 @@ def test_failed_inserts_keep_rows_in_order_and_retry(monkeypatch):
     assert written == ["m1", "m2"]
 
 
-def test_backlog_cap_makes_the_agent_wait_until_written(monkeypatch):
-    monkeypatch.setattr("inferwatch.sinks.clickhouse.event_writer.event_columns", lambda evs: evs)
+def test_backlog_cap_makes_the_agent_wait_until_written():
     insert, written = FlakyInsert(0), []
     w = writer(insert, written, max_backlog_rows=20)
 
