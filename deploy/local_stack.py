@@ -201,8 +201,9 @@ def _start_kafka(settings: Settings, progress: Progress, ports: dict | None) -> 
     if not (data_dir / "meta.properties").exists():
         cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
         progress(f"formatting KRaft storage in {data_dir}")
-        result = subprocess.run([*java_args, "kafka.tools.StorageTool", "format", "-t", cluster_id,
-                                 "-c", str(config)], capture_output=True, text=True)
+        # "--cluster-id=<id>": a base64url id may start with "-", which argparse would take for an option.
+        result = subprocess.run([*java_args, "kafka.tools.StorageTool", "format", f"--cluster-id={cluster_id}",
+                                 f"--config={config}"], capture_output=True, text=True)
         if result.returncode != 0:
             raise RuntimeError(f"formatting Kafka storage failed:\n{result.stdout}{result.stderr}")
     heap = f"{settings.kafka_heap_mb}m"
