@@ -152,8 +152,9 @@ def scenarios() -> None:
 @click.argument("query")
 @click.option("--format", "output_format", type=click.Choice(["table", "csv", "json"]), default="table",
               show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
 @click.pass_context
-def sql(ctx, query: str, output_format: str) -> None:
+def sql(ctx, query: str, output_format: str, as_json: bool) -> None:
     """Run SQL on ClickHouse: through the running worker when it owns the embedded database."""
     from inferwatch.tables import format_result
     from inferwatch.query import run_query
@@ -162,7 +163,36 @@ def sql(ctx, query: str, output_format: str) -> None:
         columns, rows = run_query(_settings(ctx), query)
     except Exception as exc:
         raise click.ClickException(str(exc)) from exc
-    click.echo(format_result(columns, rows, output_format))
+    click.echo(format_result(columns, rows, "json" if as_json else output_format))
+
+
+@main.command()
+@click.argument("name", required=False)
+@click.option("--since", default="1h", show_default=True, help="Look-back: 90s, 15m, 1h, 7d.")
+@click.option("--model", default="", help="Only this model (default: all).")
+@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True, help="Rows of ranked lists.")
+@click.option("--json", "as_json", is_flag=True, help="JSON rows instead of a table (for scripts).")
+@click.pass_context
+def query(ctx, name: str | None, since: str, model: str, limit: int, as_json: bool) -> None:
+    """Run a named query of the analyst's pack (no NAME: list them).
+
+    Each query is a .sql file in sinks/clickhouse/queries/ an analyst can read and adapt.
+    """
+    from inferwatch.query import run_query
+    from inferwatch.sinks.clickhouse import query_pack
+    from inferwatch.tables import format_result
+
+    if name is None:
+        for known in query_pack.query_names():
+            click.echo(f"{known:26} {query_pack.description(known)}")
+        return
+    try:
+        columns, rows = run_query(_settings(ctx), query_pack.query_text(name), query_pack.parameters(since, model, limit))
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from exc
+    except Exception as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(format_result(columns, rows, "json" if as_json else "table"))
 
 
 @main.command()

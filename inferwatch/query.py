@@ -20,7 +20,7 @@ class QueryError(RuntimeError):
     pass
 
 
-def run_query(settings: Settings, sql: str) -> tuple[list[str], list[list]]:
+def run_query(settings: Settings, sql: str, parameters: dict | None = None) -> tuple[list[str], list[list]]:
     dsn = settings.resolved_clickhouse_dsn
     if dsn.startswith("chdb://"):
         from inferwatch.deploy.local_stack import read_process
@@ -28,20 +28,20 @@ def run_query(settings: Settings, sql: str) -> tuple[list[str], list[list]]:
 
         worker = read_process(settings, WORKER_PROCESS)
         if worker is not None:
-            return query_worker(worker["web_url"], sql)
+            return query_worker(worker["web_url"], sql, parameters)
     from inferwatch.sinks.clickhouse.sink import ClickHouseSink
 
     sink = ClickHouseSink(dsn)
     try:
-        result = sink.query(sql)
+        result = sink.query(sql, parameters)
         return result.column_names, [list(r) for r in result.rows]
     finally:
         sink.close()
 
 
-def query_worker(web_url: str, sql: str) -> tuple[list[str], list[list]]:
+def query_worker(web_url: str, sql: str, parameters: dict | None = None) -> tuple[list[str], list[list]]:
     request = urllib.request.Request(
-        f"{web_url}/sql", data=json.dumps({"sql": sql}).encode(),
+        f"{web_url}/sql", data=json.dumps({"sql": sql, "parameters": parameters or {}}).encode(),
         headers={"Content-Type": "application/json"}, method="POST",
     )
     try:

@@ -138,12 +138,13 @@ def create_app(settings: Settings) -> faust.App:
 
     @app.page("/sql")
     class SqlView(View):
-        """POST {"sql": "..."} -> {"columns": [...], "rows": [[...], ...]} or {"error": "..."}."""
+        """POST {"sql": "...", "parameters": {...}} -> {"columns": [...], "rows": [[...], ...]}
+        or {"error": "..."}."""
 
         async def post(self, request: Request) -> Response:
             body = await request.json()
             try:
-                result = await in_clickhouse_thread(sink.query, body["sql"])
+                result = await in_clickhouse_thread(sink.query, body["sql"], body.get("parameters") or None)
             except Exception as exc:  # the analyst's SQL error goes back to the analyst
                 return self.json({"error": str(exc)}, status=400)
             return self.json({"columns": result.column_names, "rows": [list(r) for r in result.rows]})

@@ -8,6 +8,7 @@ topic with their reasons while the worker keeps going.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -168,3 +169,14 @@ def test_status_shows_the_counters_and_the_clickhouse_backlog(pipeline_settings,
     assert f"dead_letters={len(MALFORMED)}" in result.stdout
     assert f"rows_written={N_EVENTS}" in result.stdout and "backlog_rows=0" in result.stdout
     assert "kafka      running" in result.stdout
+
+
+def test_query_pack_runs_through_the_worker_that_owns_chdb(pipeline_settings, worker, produced):
+    wait_for(f"{N_EVENTS} rows", lambda: query_worker(worker[1], "SELECT count() FROM inference_events")[1][0][0] >= N_EVENTS)
+    result = subprocess.run([sys.executable, "-m", "inferwatch.cli", "--state-dir", str(pipeline_settings.state_dir),
+                             "query", "tokens_by_model", "--since", "1h", "--json"],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    rows = json.loads(result.stdout)
+    assert sum(r["requests"] for r in rows) == N_EVENTS
+    assert sum(r["total_input_tokens"] for r in rows) == sum(e["input_tokens"] for e in produced)
