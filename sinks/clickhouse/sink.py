@@ -21,13 +21,13 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from importlib import resources
 from typing import Any, NamedTuple
 
 import numpy as np
 import pyarrow as pa
 
 from inferwatch.sinks.clickhouse.client import connect
+from inferwatch.sinks.clickhouse.migrations import apply_migrations
 
 _TIME = pa.timestamp("ms", tz="UTC")
 
@@ -38,7 +38,7 @@ class Column(NamedTuple):
     nullable: bool = False
 
 
-# Ordered as in schema.sql (tests/test_clickhouse_sink.py compares them with DESCRIBE TABLE).
+# Ordered as in migrations/001_initial.sql (tests/test_clickhouse_sink.py compares them with DESCRIBE TABLE).
 # `ingested_at` is left out: the table fills it in.
 EVENT_SPEC = (
     Column("event_id", "uuid"), Column("ts", "time"),
@@ -96,7 +96,7 @@ class QueryResult:
 
 
 class ClickHouseSink:
-    """The tables of schema.sql on the ClickHouse that ``dsn`` names (see client.connect).
+    """The tables of migrations/ on the ClickHouse that ``dsn`` names (see client.connect).
 
     Not thread-safe: the worker calls it from one dedicated thread.
     """
@@ -105,10 +105,9 @@ class ClickHouseSink:
         self.dsn = dsn
         self._client = connect(dsn)
 
-    def ensure_schema(self) -> None:
-        """Create the tables that do not exist yet (every statement is IF NOT EXISTS)."""
-        for statement in schema_statements():
-            self._client.command(statement)
+    def ensure_schema(self) -> list[int]:
+        """Apply the migrations not applied yet (see migrations.py); returns their versions."""
+        return apply_migrations(self._client)
 
     def insert_events(self, columns: Mapping[str, Sequence]) -> None:
         """Column-oriented: one sequence per name in EVENT_COLUMNS, `resources` flattened,
@@ -147,13 +146,6 @@ class ClickHouseSink:
         arrow_table = arrow_table_for(table, columns)
         if arrow_table.num_rows:
             self._client.insert_arrow(table, arrow_table)
-
-
-def schema_statements() -> list[str]:
-    """The statements of schema.sql: full-line `--` comments dropped, split on `;`."""
-    text = resources.files(__package__).joinpath("schema.sql").read_text()
-    code = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("--"))
-    return [s.strip() for s in code.split(";") if s.strip()]
 
 
 def arrow_table_for(table: str, columns: Mapping[str, Sequence]) -> pa.Table:

@@ -1,5 +1,6 @@
--- inferwatch tables. Applied by ClickHouseSink.ensure_schema() on every start, so every statement
--- must be idempotent; the same DDL runs on embedded chdb and on a ClickHouse server.
+-- Migration 1: the initial tables. Applied once by sinks/clickhouse/migrations.py; statements
+-- stay idempotent (IF NOT EXISTS) so a run interrupted half-way can be repeated; the same DDL runs
+-- on embedded chdb and on a ClickHouse server.
 -- The sink drops full-line comments and splits the rest on semicolons: keep comments on their own
 -- lines and semicolons out of string literals.
 -- All times are UTC; DateTime64(3) keeps the events' millisecond precision.

@@ -1,0 +1,59 @@
+"""Versioned DDL: migrations/NNN_name.sql applied in order, once each, recorded in a table.
+
+`apply_migrations` runs at every start (ClickHouseSink.ensure_schema). A migration's statements
+are idempotent, so one interrupted half-way is simply run again; its version is recorded in
+`schema_migrations` only after all of them succeeded.
+"""
+
+from __future__ import annotations
+
+import re
+from importlib import resources
+
+_NAME = re.compile(r"^(\d{3})_([a-z0-9_]+)\.sql$")
+
+_LEDGER = """
+CREATE TABLE IF NOT EXISTS schema_migrations
+(
+    version     UInt32,
+    name        String,
+    applied_at  DateTime64(3, 'UTC') DEFAULT now64(3)
+)
+ENGINE = MergeTree
+ORDER BY version
+"""
+
+
+def migrations() -> list[tuple[int, str, str]]:
+    """(version, name, sql) of every migration shipped, in version order."""
+    found = []
+    for entry in resources.files(__package__).joinpath("migrations").iterdir():
+        match = _NAME.match(entry.name)
+        if match:
+            found.append((int(match[1]), match[2], entry.read_text()))
+    return sorted(found)
+
+
+def statements(sql: str) -> list[str]:
+    """A migration's statements: full-line `--` comments dropped, split on `;`."""
+    code = "\n".join(line for line in sql.splitlines() if not line.lstrip().startswith("--"))
+    return [s.strip() for s in code.split(";") if s.strip()]
+
+
+def applied_versions(client) -> set[int]:
+    return {row[0] for row in client.query("SELECT version FROM schema_migrations").result_rows}
+
+
+def apply_migrations(client) -> list[int]:
+    """Apply the migrations not recorded yet; returns the versions applied now."""
+    client.command(_LEDGER)
+    done = applied_versions(client)
+    applied = []
+    for version, name, sql in migrations():
+        if version in done:
+            continue
+        for statement in statements(sql):
+            client.command(statement)
+        client.insert("schema_migrations", [[version, name]], column_names=["version", "name"])
+        applied.append(version)
+    return applied
