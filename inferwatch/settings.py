@@ -136,6 +136,9 @@ class Settings(BaseSettings):
     redis_window_ttl_seconds: int = Field(
         3600, ge=60, description="TTL of window hashes in Redis (s)."
     )
+    worker_session_timeout_seconds: float = Field(
+        30.0, ge=6, description="How long a silent worker keeps its partitions before another takes them over (s)."
+    )
     worker_web_host: str = Field("127.0.0.1", description="Bind address of the worker's web server.")
     worker_web_port: int = Field(
         0, ge=0, description="Port of the worker's web server; 0 = a free port, recorded in state_dir."

@@ -39,6 +39,7 @@ def create_app(settings: Settings) -> faust.App:
         web_port=settings.worker_web_port,
         topic_partitions=settings.kafka_partitions,
         consumer_auto_offset_reset="earliest",
+        broker_session_timeout=settings.worker_session_timeout_seconds,
         # Do not wait for the stream buffer to drain before committing: the agent acks per take.
         stream_wait_empty=False,
     )
