@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import redis
 
+from inferwatch.deploy.local_stack import create_topics
 from inferwatch.producers.publisher import EventPublisher
 from inferwatch.producers.traffic_model import TrafficModel
 from inferwatch.query import query_worker
@@ -20,7 +21,9 @@ N_EVENTS = 5_000
 def test_killed_between_insert_and_commit_loses_and_duplicates_nothing(stack, tmp_path):
     run = uuid.uuid4().hex[:8]
     settings = stack.model_copy(update={
-        "state_dir": tmp_path / "crash", "events_topic": stack.events_topic, "app_id": f"crash-{run}",
+        "state_dir": tmp_path / "crash", "app_id": f"crash-{run}",
+        # Topics of its own: other tests read the shared ones from the beginning.
+        "events_topic": f"crash-{run}", "dlq_topic": f"crash-{run}.dlq", "feedback_topic": f"crash-{run}.feedback",
         "kafka_bootstrap": stack.resolved_kafka_bootstrap,
         "redis_url": stack.resolved_redis_url.rsplit("/", 1)[0] + "/4",
         # Windows stay open for minutes: offsets stay uncommitted while the rows are already written.
@@ -28,6 +31,7 @@ def test_killed_between_insert_and_commit_loses_and_duplicates_nothing(stack, tm
         # The killed worker's partitions move to the restarted one once its session expires.
         "worker_session_timeout_seconds": 10.0,
     })
+    create_topics(settings, settings.kafka_bootstrap, progress=lambda _: None)
     redis.Redis.from_url(settings.redis_url).flushdb()
     events = TrafficModel(seed=12).events(np.full(N_EVENTS, int(time.time() * 1000)))
     for event in events:

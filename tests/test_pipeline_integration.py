@@ -19,6 +19,7 @@ import pytest
 import redis
 from confluent_kafka import Consumer
 
+from inferwatch.deploy.local_stack import create_topics
 from inferwatch.producers.publisher import EventPublisher
 from inferwatch.producers.traffic_model import TrafficModel
 from inferwatch.query import query_worker
@@ -47,13 +48,18 @@ DEADLINE_S = 180
 
 @pytest.fixture(scope="module")
 def pipeline_settings(stack):
-    return stack.model_copy(update={
+    run = uuid.uuid4().hex[:8]
+    settings = stack.model_copy(update={
+        # Topics of its own: exactly the events this test produces, whatever ran before.
+        "events_topic": f"it-{run}", "dlq_topic": f"it-{run}.dlq", "feedback_topic": f"it-{run}.feedback",
         "window_seconds": WINDOW_S,
         "allowed_lateness_seconds": 2.0,
         "partition_idle_seconds": 2.0,
         "live_update_seconds": 0.5,
-        "app_id": f"it-{uuid.uuid4().hex[:8]}",
+        "app_id": f"it-{run}",
     })
+    create_topics(settings, stack.resolved_kafka_bootstrap, progress=lambda _: None)
+    return settings
 
 
 @pytest.fixture(scope="module")
