@@ -91,3 +91,30 @@ def test_bad_names_and_durations_are_clear_errors():
         query_pack.query_text("nope")
     with pytest.raises(ValueError, match="duration"):
         query_pack.parameters(since="yesterday")
+
+
+def test_model_version_comparison_finds_a_slower_canary(loaded):
+    from scipy import stats
+
+    from inferwatch.producers.scenarios import Scenario
+
+    sink, _ = loaded
+    model = "llama-3.1-8b-chat-ft"
+    canary = Scenario("new-model-version", model, from_ts_ms=0)
+    # 5 hours back and renamed: outside the other tests' look-backs and models.
+    events = [e for e in TrafficModel(seed=3).events(np.full(4000, int(time.time() * 1000) - 5 * 3600_000), canary)
+              if e["model"] == model]
+    for e in events:
+        e["model"] = "canary-test-model"
+    sink.insert_events(event_columns(events))
+    (row,) = run(sink, "model_version_comparison", since="6h", model="canary-test-model")
+    by_version = defaultdict(list)
+    for e in events:
+        by_version[e["model_version"]].append(e["latency_ms"])
+    a, b = sorted(by_version, key=lambda v: (-len(by_version[v]), v))
+    assert (row["version_a"], row["version_b"]) == (a, b)
+    assert (row["requests_a"], row["requests_b"]) == (len(by_version[a]), len(by_version[b]))
+    assert row["latency_difference_ms"] == pytest.approx(np.mean(by_version[b]) - np.mean(by_version[a]))
+    expected_p = stats.ttest_ind(by_version[a], by_version[b], equal_var=False).pvalue
+    assert row["latency_p_value"] == pytest.approx(expected_p, rel=1e-6, abs=1e-12)
+    assert row["significant"] == (expected_p < 0.05)
