@@ -141,6 +141,15 @@ def replay(ctx, trace: str, speed: float, service: str | None, model: str | None
     click.echo(f"sent {publisher.stats.events_sent:,} events in {publisher.stats.messages_sent:,} batch messages")
 
 
+@main.command("cluster-ddl")
+@click.option("--cluster", default="{cluster}", show_default=True, help="Cluster name (default: the macro).")
+def cluster_ddl(cluster: str) -> None:
+    """Print the cluster variant of the tables (Replicated*MergeTree + Distributed, ON CLUSTER)."""
+    from inferwatch.sinks.clickhouse.cluster import cluster_ddl as ddl
+
+    click.echo(ddl(cluster))
+
+
 @main.command()
 def scenarios() -> None:
     """List the traffic scenarios of `simulate --scenario`."""
