@@ -145,13 +145,19 @@ class Settings(BaseSettings):
     )
 
     clickhouse_batch_rows: int = Field(
-        50_000, ge=1, description="Raw events buffered before an insert into ClickHouse."
+        50_000, ge=1, description="Rows the ClickHouse sink gathers from Kafka before an insert."
     )
     clickhouse_batch_seconds: float = Field(
-        1.0, gt=0, description="Longest a raw event waits in the buffer before an insert (s)."
+        1.0, gt=0, description="Longest a message waits in the ClickHouse sink before an insert (s)."
     )
     clickhouse_max_backlog_rows: int = Field(
         1_000_000, ge=1, description="Buffered raw events at which consumption pauses (ClickHouse down)."
+    )
+    clickhouse_retry_max_seconds: float = Field(
+        30.0, gt=0, description="Longest back-off between retries of a failed ClickHouse insert (s)."
+    )
+    clickhouse_events_ttl_days: int = Field(
+        0, ge=0, description="Days inference_events rows are kept (by event time); 0 = forever. Applied at start-up."
     )
 
     # --- alerts ------------------------------------------------------------------------------
@@ -185,6 +191,11 @@ class Settings(BaseSettings):
     def run_dir(self) -> Path:
         """PID files and the address of every process the local stack started."""
         return self.state_dir / "run"
+
+    @property
+    def clickhouse_sink_group(self) -> str:
+        """Consumer group of the ClickHouse sink: its offsets are independent of the agent's."""
+        return f"{self.app_id}-clickhouse-sink"
 
     @property
     def resolved_clickhouse_dsn(self) -> str:

@@ -34,3 +34,14 @@ def test_every_table_has_a_replicated_local_table_with_the_same_columns_and_a_di
         assert cluster_cols == cols, table
         assert cluster_engine == f"Replicated{engine}", table
     assert "ON CLUSTER 'prod'" in ddl and "cityHash64(event_id)" in ddl
+
+
+def test_every_alter_reaches_the_local_tables_and_column_changes_the_distributed_ones():
+    ddl = cluster_ddl("prod")
+    alters = [s for _, _, sql in migrations() for s in statements(sql) if s.startswith("ALTER TABLE ")]
+    assert alters
+    for statement in alters:
+        table, change = statement.removeprefix("ALTER TABLE ").split(" ", 1)
+        assert f"ALTER TABLE {table}_local ON CLUSTER 'prod' {change};" in ddl
+        on_distributed = f"ALTER TABLE {table} ON CLUSTER 'prod' {change};" in ddl
+        assert on_distributed == ("MODIFY SETTING" not in change), statement

@@ -1,7 +1,7 @@
 """Versioned migrations on chdb: applied once, recorded, and the feedback table matches its schema."""
 
 from inferwatch.schemas.registry import feedback_schema
-from inferwatch.sinks.clickhouse.migrations import migrations
+from inferwatch.sinks.clickhouse.migrations import apply_events_ttl, events_ttl_days, migrations
 from inferwatch.sinks.clickhouse.sink import ClickHouseSink
 
 
@@ -27,3 +27,17 @@ def test_feedback_table_has_a_column_per_feedback_field(tmp_path):
     finally:
         sink.close()
     assert columns == [field["name"] for field in feedback_schema()["fields"]]
+
+
+def test_events_ttl_follows_the_setting_and_is_not_reapplied(tmp_path):
+    sink = ClickHouseSink(f"chdb://{tmp_path}")
+    try:
+        sink.ensure_schema(events_ttl_days=30)
+        assert events_ttl_days(sink._client) == 30
+        assert apply_events_ttl(sink._client, 30) is False  # unchanged: no ALTER at the next start
+        sink.ensure_schema(events_ttl_days=7)
+        assert events_ttl_days(sink._client) == 7
+        sink.ensure_schema(events_ttl_days=0)
+        assert events_ttl_days(sink._client) == 0
+    finally:
+        sink.close()

@@ -5,8 +5,7 @@ of clients may share the open path, a different path fails until every client of
 closed. So every chdb test gets its own path and the `sink` fixture closes it before the next
 test opens another; a test that needs a second process uses a subprocess.
 
-Set INFERWATCH_CLICKHOUSE_URL=http://user:pass@host:8123 to run the backend tests on a server as
-well; they work in a fresh database created (and dropped) for the session.
+The backends: see clickhouse_backends.py (INFERWATCH_CLICKHOUSE_URL adds a server).
 """
 
 from __future__ import annotations
@@ -18,15 +17,16 @@ import subprocess
 import sys
 import textwrap
 import uuid
-from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
 import pytest
 
+from clickhouse_backends import dsn, server_dsn  # noqa: F401 (fixtures)
 from inferwatch.sinks.clickhouse.client import ChdbPathConflict, ClickHouseLocked, connect
 from inferwatch.sinks.clickhouse.sink import (
     ALERT_COLUMNS,
     DEAD_LETTER_COLUMNS,
+    DRIFT_COLUMNS,
     EVENT_COLUMNS,
     ROLLUP_COLUMNS,
     TABLES,
@@ -34,7 +34,6 @@ from inferwatch.sinks.clickhouse.sink import (
     arrow_table_for,
 )
 
-SERVER_URL_ENV = "INFERWATCH_CLICKHOUSE_URL"
 T0_MS = 1_780_000_000_123  # 2026-05-28 20:26:40.123 UTC: not a whole second, to see the ms survive
 RESOURCES = ("gpu_util", "gpu_mem_mb", "cpu_util", "mem_mb")
 
@@ -44,29 +43,6 @@ def utc_ms(ms: int) -> dt.datetime:
 
 
 # --- backends ------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="session")
-def server_dsn():
-    """A DSN for a fresh database on the configured server, dropped afterwards."""
-    url = os.environ.get(SERVER_URL_ENV)
-    if not url:
-        pytest.skip(f"no ClickHouse server: set {SERVER_URL_ENV}")
-    database = f"inferwatch_test_{uuid.uuid4().hex[:8]}"
-    admin = connect(urlunsplit(urlsplit(url)._replace(path="/default")))
-    admin.command(f"CREATE DATABASE {database}")
-    try:
-        yield urlunsplit(urlsplit(url)._replace(path=f"/{database}"))
-    finally:
-        admin.command(f"DROP DATABASE IF EXISTS {database}")
-        admin.close()
-
-
-@pytest.fixture(params=["chdb", "server"])
-def dsn(request, tmp_path):
-    if request.param == "chdb":
-        return f"chdb://{tmp_path / 'clickhouse'}"
-    return request.getfixturevalue("server_dsn")
 
 
 @pytest.fixture
@@ -135,8 +111,10 @@ def test_schema_applies_twice_and_matches_the_column_constants(sink):
     sink.ensure_schema()
     sink.ensure_schema()
     for table, names in [("inference_events", EVENT_COLUMNS), ("window_rollups", ROLLUP_COLUMNS),
-                         ("dead_letters", DEAD_LETTER_COLUMNS), ("alerts", ALERT_COLUMNS)]:
-        described = [row[0] for row in sink.query(f"DESCRIBE TABLE {table}").rows]
+                         ("dead_letters", DEAD_LETTER_COLUMNS), ("alerts", ALERT_COLUMNS),
+                         ("drift_metrics", DRIFT_COLUMNS)]:
+        # Stored columns only: `resources` (EPHEMERAL) exists for the Avro insert alone.
+        described = [row[0] for row in sink.query(f"DESCRIBE TABLE {table}").rows if row[2] != "EPHEMERAL"]
         # ingested_at is filled by the table, so the sink's column list leaves it out.
         assert [c for c in described if c != "ingested_at"] == list(names), table
 

@@ -16,6 +16,7 @@ import re
 from inferwatch.sinks.clickhouse.migrations import migrations, statements
 
 _CREATE = re.compile(r"^CREATE TABLE IF NOT EXISTS (\w+)", re.M)
+_ALTER = re.compile(r"^ALTER TABLE (\w+) ")
 _ENGINE = re.compile(r"ENGINE = (\w*MergeTree)(?:\(([^)]*)\))?")
 # Copies of one event (redeliveries) must land on one shard, where ReplacingMergeTree collapses them.
 _SHARDING_KEY = {"inference_events": "cityHash64(event_id)", "feedback": "cityHash64(feedback_id)"}
@@ -38,12 +39,25 @@ def _replicated(statement: str, cluster: str) -> tuple[str, str]:
     return replicated, distributed
 
 
+def _altered(statement: str, cluster: str) -> list[str]:
+    """An ALTER on the local tables, and for column changes on the Distributed table too (its
+    columns were copied from the local table when it was created)."""
+    table = _ALTER.match(statement)[1]
+    local = _ALTER.sub(f"ALTER TABLE {table}_local ON CLUSTER '{cluster}' ", statement, count=1)
+    if "MODIFY SETTING" in statement:
+        return [local]
+    return [local, _ALTER.sub(f"ALTER TABLE {table} ON CLUSTER '{cluster}' ", statement, count=1)]
+
+
 def cluster_ddl(cluster: str = "{cluster}") -> str:
     out = []
     for version, name, sql in migrations():
         out.append(f"-- migration {version:03d}_{name}, cluster variant")
         for statement in statements(sql):
-            if not _CREATE.search(statement) or not _ENGINE.search(statement):
+            if _ALTER.match(statement):
+                out.extend(f"{part};" for part in _altered(statement, cluster))
+            elif _CREATE.search(statement) and _ENGINE.search(statement):
+                out.extend(f"{part};" for part in _replicated(statement, cluster))
+            else:
                 raise ValueError(f"migration {version}: cannot derive a cluster variant of: {statement[:80]}")
-            out.extend(f"{part};" for part in _replicated(statement, cluster))
     return "\n\n".join(out) + "\n"

@@ -3,6 +3,9 @@
 `apply_migrations` runs at every start (ClickHouseSink.ensure_schema). A migration's statements
 are idempotent, so one interrupted half-way is simply run again; its version is recorded in
 `schema_migrations` only after all of them succeeded.
+
+The raw events' TTL is configuration, not schema (`clickhouse_events_ttl_days`): `apply_events_ttl`
+sets it at start-up when it differs from the table's.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import re
 from importlib import resources
 
 _NAME = re.compile(r"^(\d{3})_([a-z0-9_]+)\.sql$")
+_TTL_DAYS = re.compile(r"TTL toDateTime\(ts\) \+ toIntervalDay\((\d+)\)")
 
 _LEDGER = """
 CREATE TABLE IF NOT EXISTS schema_migrations
@@ -57,3 +61,22 @@ def apply_migrations(client) -> list[int]:
         client.insert("schema_migrations", [[version, name]], column_names=["version", "name"])
         applied.append(version)
     return applied
+
+
+def events_ttl_days(client) -> int:
+    """The raw events' TTL in days as the table has it; 0 = none."""
+    engine = client.command("SELECT engine_full FROM system.tables "
+                            "WHERE database = currentDatabase() AND name = 'inference_events'")
+    match = _TTL_DAYS.search(engine)
+    return int(match[1]) if match else 0
+
+
+def apply_events_ttl(client, days: int) -> bool:
+    """Give inference_events a TTL of `days` on event time (0: none); True if it changed."""
+    if events_ttl_days(client) == days:
+        return False
+    if days:
+        client.command(f"ALTER TABLE inference_events MODIFY TTL toDateTime(ts) + toIntervalDay({int(days)})")
+    else:
+        client.command("ALTER TABLE inference_events REMOVE TTL")
+    return True

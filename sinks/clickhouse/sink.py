@@ -27,14 +27,14 @@ import numpy as np
 import pyarrow as pa
 
 from inferwatch.sinks.clickhouse.client import connect
-from inferwatch.sinks.clickhouse.migrations import apply_migrations
+from inferwatch.sinks.clickhouse.migrations import apply_events_ttl, apply_migrations
 
 _TIME = pa.timestamp("ms", tz="UTC")
 
 
 class Column(NamedTuple):
     name: str
-    kind: str  # uuid, time, lc (LowCardinality string), str, bytes, f64, u32, u64, i32, i64, map_f64, map_str
+    kind: str  # uuid, time, lc (LowCardinality string), str, bytes, bool, f64, u32, u64, i32, i64, map_f64, map_str
     nullable: bool = False
 
 
@@ -75,17 +75,25 @@ ALERT_SPEC = (
     Column("service", "lc"), Column("model", "lc"), Column("model_version", "lc"),
     Column("window_start", "time"), Column("value", "f64"), Column("threshold", "f64"), Column("message", "str"),
 )
+DRIFT_SPEC = (
+    Column("ts", "time"), Column("window_start", "time"), Column("window_seconds", "u32"),
+    Column("service", "lc"), Column("model", "lc"), Column("model_version", "lc"),
+    Column("feature", "lc"), Column("detector", "lc"), Column("statistic", "lc"),
+    Column("value", "f64"), Column("threshold", "f64"), Column("drifted", "bool"),
+)
 
 EVENT_COLUMNS = tuple(c.name for c in EVENT_SPEC)
 ROLLUP_COLUMNS = tuple(c.name for c in ROLLUP_SPEC)
 DEAD_LETTER_COLUMNS = tuple(c.name for c in DEAD_LETTER_SPEC)
 ALERT_COLUMNS = tuple(c.name for c in ALERT_SPEC)
+DRIFT_COLUMNS = tuple(c.name for c in DRIFT_SPEC)
 
 TABLES = {
     "inference_events": EVENT_SPEC,
     "window_rollups": ROLLUP_SPEC,
     "dead_letters": DEAD_LETTER_SPEC,
     "alerts": ALERT_SPEC,
+    "drift_metrics": DRIFT_SPEC,
 }
 
 
@@ -105,9 +113,12 @@ class ClickHouseSink:
         self.dsn = dsn
         self._client = connect(dsn)
 
-    def ensure_schema(self) -> list[int]:
-        """Apply the migrations not applied yet (see migrations.py); returns their versions."""
-        return apply_migrations(self._client)
+    def ensure_schema(self, events_ttl_days: int = 0) -> list[int]:
+        """Apply the migrations not applied yet and the raw events' TTL (0 = none; see
+        migrations.py); returns the versions applied now."""
+        applied = apply_migrations(self._client)
+        apply_events_ttl(self._client, events_ttl_days)
+        return applied
 
     def insert_events(self, columns: Mapping[str, Sequence]) -> None:
         """Column-oriented: one sequence per name in EVENT_COLUMNS, `resources` flattened,
@@ -122,6 +133,17 @@ class ClickHouseSink:
 
     def insert_alerts(self, rows: Sequence[Mapping[str, Any]]) -> None:
         self._insert("alerts", _to_columns(rows, ALERT_COLUMNS))
+
+    def insert_drift_metrics(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        self._insert("drift_metrics", _to_columns(rows, DRIFT_COLUMNS))
+
+    def insert_avro(self, table: str, columns: Sequence[str], container: bytes, dedup_token: str) -> int:
+        """Insert an Avro Object Container File (avro_container.py), parsed by ClickHouse; `columns`
+        are the record's field names. A second insert with the same `dedup_token` is a no-op
+        (migration 003). Returns the rows ClickHouse read."""
+        summary = self._client.raw_insert(table, columns, container, fmt="Avro",
+                                          settings={"insert_deduplication_token": dedup_token})
+        return summary.written_rows
 
     def query(self, sql: str, parameters: Mapping[str, Any] | Sequence | None = None) -> QueryResult:
         """Run one statement; datetimes come back timezone-aware in UTC.
@@ -178,7 +200,7 @@ def _to_columns(rows: Sequence[Mapping[str, Any]], names: Sequence[str]) -> dict
 
 
 _PLAIN_TYPES = {
-    "str": pa.string(), "f64": pa.float64(), "u32": pa.uint32(), "u64": pa.uint64(),
+    "str": pa.string(), "bool": pa.bool_(), "f64": pa.float64(), "u32": pa.uint32(), "u64": pa.uint64(),
     "i32": pa.int32(), "i64": pa.int64(),
 }
 
