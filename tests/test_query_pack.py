@@ -118,3 +118,20 @@ def test_model_version_comparison_finds_a_slower_canary(loaded):
     expected_p = stats.ttest_ind(by_version[a], by_version[b], equal_var=False).pvalue
     assert row["latency_p_value"] == pytest.approx(expected_p, rel=1e-6, abs=1e-12)
     assert row["significant"] == (expected_p < 0.05)
+
+
+def test_drift_timeline(loaded):
+    sink, _ = loaded
+    now_ms = int(time.time() * 1000)
+    rows = [{"ts": now_ms - i * 60_000, "window_start": (now_ms - i * 60_000) // 60_000 * 60_000,
+             "window_seconds": 60, "service": "chat-api", "model": model, "model_version": "v1",
+             "feature": "prompt_chars", "detector": "psi", "statistic": "psi", "value": i / 10,
+             "threshold": 0.2, "drifted": i / 10 > 0.2}
+            for model in ("drift-a", "drift-b") for i in range(6)]
+    rows.append({**rows[0], "ts": now_ms - 3 * 3600_000, "window_start": now_ms - 3 * 3600_000})  # too old
+    sink.insert_drift_metrics(rows)
+    timeline = run(sink, "drift_timeline", since="1h", model="drift-a")
+    expected = sorted(rows[:6], key=lambda r: r["window_start"])
+    assert [(int(t["window_start"].timestamp() * 1000), t["value"], t["drifted"]) for t in timeline] == [
+        (r["window_start"], r["value"], r["drifted"]) for r in expected]
+    assert len(run(sink, "drift_timeline", since="1h")) == 12
