@@ -14,7 +14,7 @@ demo: install
 	.venv/bin/inferwatch demo
 
 test: install
-	.venv/bin/python -m pytest -ra
+	.venv/bin/python -m pytest -q -ra
 
 clean:
 	-@[ -x .venv/bin/inferwatch ] && .venv/bin/inferwatch down

@@ -8,19 +8,27 @@ cd "$(dirname "$0")/.."
 step() { printf '[install] %s\n' "$*"; }
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
+python=$(command -v python3.11 || command -v python3 || true)
+
 missing=()
 command -v redis-server >/dev/null 2>&1 || [ -x /usr/bin/redis-server ] || missing+=(redis-server)
 command -v java >/dev/null 2>&1 || missing+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null 2>&1 || missing+=(maven)
+[ -n "$python" ] || missing+=(python3 python3-venv)
+# Debian's own python3 creates venvs only with python3-venv installed.
+if [ ! -x .venv/bin/python ] && [ -n "$python" ] && ! "$python" -c 'import ensurepip, venv' >/dev/null 2>&1; then
+  missing+=(python3-venv)
+fi
 if [ "${#missing[@]}" -gt 0 ]; then
   step "apt-get install ${missing[*]}"
   as_root apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "${missing[@]}" >/dev/null
+  # No prompts (CI has no stdin); passed through env because sudo drops the caller's environment.
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  python=${python:-$(command -v python3)}
 else
   step "Debian packages present (redis-server, java, mvn)"
 fi
 
-python=$(command -v python3.11 || command -v python3)
 if [ ! -x .venv/bin/python ]; then
   step "creating .venv with $python"
   "$python" -m venv .venv

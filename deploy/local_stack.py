@@ -3,9 +3,9 @@
 `up` resolves the broker's jars with Maven (deploy/kafka/pom.xml, cached in
 ~/.cache/inferwatch/kafka-<version>/libs), formats KRaft storage on first run, starts both servers
 on free 127.0.0.1 ports, waits until they answer and creates the topics. Every process we start
-is recorded in <state_dir>/run/<name>.json (PID, command marker, address); `down` stops those and
-nothing else: a recorded PID whose command line no longer carries our marker (the process ended
-and the PID was reused) is left alone.
+is recorded in <state_dir>/run/<name>.json (PID, its start time, a command-line marker, address);
+`down` stops those and nothing else: a recorded PID whose start time or command line no longer
+matches (the process ended and the PID was reused) is left alone.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from inferwatch.settings import Settings
 
 KAFKA_DIR = Path(__file__).parent / "kafka"
 POM = KAFKA_DIR / "pom.xml"
-START_TIMEOUT_S = 90
+START_TIMEOUT_S = 90  # ~2 s alone; far longer on 2 cores busy with a test suite
 STOP_TIMEOUT_S = 30
 STACK_PROCESSES = ("kafka", "redis")
 
@@ -48,10 +48,20 @@ def _cmdline(pid: int) -> str:
         return ""
 
 
+def _start_time(pid: int) -> int | None:
+    """Start time of a process (clock ticks since boot): with the PID, it names one process for good."""
+    try:
+        # Field 22 of /proc/<pid>/stat; split after the command name, which may hold spaces.
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[1].split()[19])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
 def register_process(settings: Settings, name: str, pid: int, marker: str = "", **info) -> None:
-    """Record a process we started; `marker` must appear in its command line (default: its own)."""
+    """Record a process we started; `marker` must appear in its command line (default: its current
+    one; a server that rewrites its process title, as redis-server does, needs its own marker)."""
     settings.run_dir.mkdir(parents=True, exist_ok=True)
-    record = {"pid": pid, "marker": marker or _cmdline(pid).strip(), **info}
+    record = {"pid": pid, "start_time": _start_time(pid), "marker": marker or _cmdline(pid).strip(), **info}
     path = _record_path(settings, name)
     path.with_suffix(".tmp").write_text(json.dumps(record))
     path.with_suffix(".tmp").replace(path)
@@ -67,7 +77,10 @@ def read_process(settings: Settings, name: str) -> dict | None:
         record = _read_record(settings, name)
     except (FileNotFoundError, json.JSONDecodeError):
         return None
-    return record if record["marker"] and record["marker"] in _cmdline(record["pid"]) else None
+    pid = record["pid"]
+    if record.get("start_time") is not None and record["start_time"] != _start_time(pid):
+        return None  # another process now has this PID
+    return record if record["marker"] and record["marker"] in _cmdline(pid) else None
 
 
 def stop_process(settings: Settings, name: str, progress: Progress = lambda _: None) -> None:
@@ -89,7 +102,7 @@ def stop_process(settings: Settings, name: str, progress: Progress = lambda _: N
 
 def _is_zombie(pid: int) -> bool:
     try:
-        return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1].startswith("Z")
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[1].startswith("Z")
     except (OSError, IndexError):
         return True
 
@@ -156,16 +169,22 @@ def ensure_kafka_jars(progress: Progress = print) -> Path:
     mvn = shutil.which("mvn")
     if mvn is None:
         raise RuntimeError("Maven (mvn) is not installed: run `make install` or `apt-get install maven`")
-    progress(f"resolving Kafka {kafka_version()} jars with Maven into {libs} (once)")
-    partial = libs.with_name("libs.partial")
+    progress(f"resolving Kafka {kafka_version()} jars with Maven into {libs} (once, ~15 s)")
+    # Download into a folder of our own and rename it into place: only a complete download counts
+    # as cached, and two installs running at once (two checkouts) cannot mix their files.
+    partial = libs.with_name(f"libs.partial-{os.getpid()}")
     shutil.rmtree(partial, ignore_errors=True)
     result = subprocess.run(
         [mvn, "-q", "-B", "-f", str(POM), "dependency:copy-dependencies", f"-Dkafka.libs={partial}"],
         capture_output=True, text=True,
     )
     if result.returncode != 0:
+        shutil.rmtree(partial, ignore_errors=True)
         raise RuntimeError(f"Maven could not resolve the Kafka broker:\n{result.stdout[-3000:]}{result.stderr[-3000:]}")
-    partial.rename(libs)  # only a complete download counts as cached
+    try:
+        partial.rename(libs)
+    except OSError:  # another install finished first (a complete libs folder is not empty)
+        shutil.rmtree(partial, ignore_errors=True)
     return libs
 
 
@@ -218,8 +237,8 @@ def _start_kafka(settings: Settings, progress: Progress, ports: dict | None) -> 
 
 
 def _exited(settings: Settings, name: str, process: subprocess.Popen | None) -> bool:
-    """Has the process died? Right after Popen the child may not have exec'd yet, so a process
-    we just started is asked directly rather than by its command line."""
+    """Has the process died? One we just started is asked directly: its command line may not carry
+    the marker yet (redis-server rewrites its process title only once it runs)."""
     return process.poll() is not None if process else read_process(settings, name) is None
 
 
@@ -242,8 +261,11 @@ def _wait_for_kafka(settings: Settings, bootstrap: str, process: subprocess.Pope
             return False
 
     if not _wait(answers, START_TIMEOUT_S, 0.3):
-        raise RuntimeError(f"Kafka did not answer on {bootstrap} within {START_TIMEOUT_S}s:\n"
-                           f"{_log_tail(settings.state_dir / 'logs' / 'server.log')}")
+        logs = settings.state_dir / "logs"
+        server_log = logs / "server.log"
+        raise RuntimeError(f"Kafka did not answer on {bootstrap} within {START_TIMEOUT_S}s "
+                           f"(pid {_read_record(settings, 'kafka')['pid']}, still running; `down` stops it):\n"
+                           f"{_log_tail(server_log if server_log.exists() else logs / 'kafka.out')}")
 
 
 def create_topics(settings: Settings, bootstrap: str, progress: Progress = print) -> None:
@@ -297,10 +319,12 @@ def _wait_for_redis(settings: Settings, url: str, process: subprocess.Popen | No
 
     def answers() -> bool:
         if _exited(settings, "redis", process):
-            raise RuntimeError(f"redis-server exited during start-up:\n{_log_tail(settings.state_dir / 'logs' / 'redis.log')}")
+            logs = settings.state_dir / "logs"  # redis.log once it runs; bad arguments go to redis.out
+            raise RuntimeError(f"redis-server exited during start-up:\n{_log_tail(logs / 'redis.log')}\n"
+                               f"{_log_tail(logs / 'redis.out', 10)}")
         try:
             return client.ping()
-        except redis.ConnectionError:
+        except (redis.ConnectionError, redis.TimeoutError):
             return False
 
     if not _wait(answers, START_TIMEOUT_S):
