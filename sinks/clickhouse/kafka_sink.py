@@ -16,7 +16,7 @@ Avro, no event is decoded in Python), and only then commits the messages' offset
   here; a body that ClickHouse cannot parse makes the insert fail, and then, once per batch,
   each message is decoded with fastavro to find and drop the bad ones.
 - Backlog: Redis hash `iw:sink` (`inferwatch status`), rewritten every second: `lag_messages`
-  (messages not yet committed), `pending_rows`, `rows_written`, `feedback_rows_written`,
+  (messages not yet committed: read and pending, or not yet read), `pending_rows`, `rows_read`, `rows_written`, `feedback_rows_written`,
   `inserts`, `failed_inserts`, `skipped_messages`, `last_error`.
 """
 
@@ -79,6 +79,7 @@ class _Message:
 class SinkStats:
     lag_messages: int = 0
     pending_rows: int = 0
+    rows_read: int = 0
     rows_written: int = 0
     feedback_rows_written: int = 0
     inserts: int = 0
@@ -93,6 +94,7 @@ class _Batch:
     # Next offset to commit per partition: covers skipped messages too.
     next_offsets: dict[tuple[str, int], int] = field(default_factory=dict)
     started_at: float | None = None
+    read: int = 0  # messages, skipped ones too
     validated: bool = False  # bodies checked with fastavro after a failed insert
 
     @property
@@ -181,6 +183,7 @@ class ClickHouseEventSink:
             batch.started_at = time.monotonic()
         topic, partition, offset = message.topic(), message.partition(), message.offset()
         batch.next_offsets[(topic, partition)] = offset + 1
+        batch.read += 1
         try:
             schema_id, body = unframe(message.value())
             table = self._tables.get((topic, schema_id))
@@ -191,6 +194,7 @@ class ClickHouseEventSink:
             self._skip(topic, partition, offset, exc)
             return
         batch.messages.append(_Message(topic, partition, offset, message.value(), table, tuple(blocks)))
+        self.stats.rows_read += batch.messages[-1].rows
 
     def _skip(self, topic: str, partition: int, offset: int, reason: Exception) -> None:
         self.stats.skipped_messages += 1
@@ -289,12 +293,11 @@ class ClickHouseEventSink:
             log.warning("ClickHouse sink stats not published: %s", exc)
 
     def _lag(self) -> int:
-        """Messages on the assigned partitions whose offsets are not committed yet."""
-        assigned = self._consumer.assignment()
-        if not assigned:
-            return 0
-        lag = 0
-        for tp in self._consumer.committed(assigned, timeout=2):
-            low, high = self._consumer.get_watermark_offsets(tp, timeout=2)
-            lag += high - (tp.offset if tp.offset >= 0 else low)
-        return lag
+        """Messages not committed yet: read into the batch, or not read (high watermark minus
+        position). From librdkafka's local state: no broker round trip on the sink's path."""
+        unread = 0
+        for tp in self._consumer.position(self._consumer.assignment()):
+            _, high = self._consumer.get_watermark_offsets(tp, cached=True) or (0, 0)
+            if tp.offset >= 0 and high >= 0:
+                unread += max(0, high - tp.offset)
+        return unread + self._batch.read
