@@ -54,6 +54,18 @@ def encoded_batches(n_events: int, batch: int, start_ms: int, span_ms: int) -> t
     return messages, len(events)
 
 
+def produce_all(producer: Producer, topic: str, messages: list[tuple[bytes, bytes]]) -> None:
+    """Produce as fast as the broker takes them, and wait until all are acknowledged."""
+    for key, value in messages:
+        while True:
+            try:
+                producer.produce(topic, value=value, key=key)
+                break
+            except BufferError:  # librdkafka's queue is full: let it deliver some
+                producer.poll(0.05)
+    assert producer.flush(120) == 0, "not all messages were acknowledged"
+
+
 def decode_ceiling(messages: list[tuple[bytes, bytes]]) -> float:
     codec = EventCodec(local_schema_ids())
     started = time.perf_counter()
@@ -107,14 +119,7 @@ def main() -> None:
 
         producer = Producer(settings.kafka_config(**{"linger.ms": 5, "compression.type": "lz4"}))
         started = time.perf_counter()
-        for key, value in messages:
-            while True:
-                try:
-                    producer.produce(settings.events_topic, value=value, key=key)
-                    break
-                except BufferError:
-                    producer.poll(0.05)
-        producer.flush(60)
+        produce_all(producer, settings.events_topic, messages)
         produced_at = time.perf_counter()
         in_redis_at = wait_until(lambda: counted() >= n_events, 600)
         in_clickhouse_at = wait_until(lambda: stored() >= n_events, 600)
