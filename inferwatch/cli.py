@@ -71,7 +71,7 @@ def status(ctx: click.Context, windows: bool) -> None:
         counters, sink_stats = client.hgetall(COUNTERS), client.hgetall(SINK_STATS)
     except (StackNotRunning, redis.ConnectionError):
         return
-    for title, values in (("pipeline", counters), ("clickhouse writer", sink_stats)):
+    for title, values in (("pipeline", counters), ("clickhouse sink", sink_stats)):
         if values:
             click.echo(f"{title}: " + ", ".join(f"{k.decode()}={v.decode()}" for k, v in sorted(values.items())))
     if windows:

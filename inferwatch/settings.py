@@ -150,9 +150,6 @@ class Settings(BaseSettings):
     clickhouse_batch_seconds: float = Field(
         1.0, gt=0, description="Longest a message waits in the ClickHouse sink before an insert (s)."
     )
-    clickhouse_max_backlog_rows: int = Field(
-        1_000_000, ge=1, description="Buffered raw events at which consumption pauses (ClickHouse down)."
-    )
     clickhouse_retry_max_seconds: float = Field(
         30.0, gt=0, description="Longest back-off between retries of a failed ClickHouse insert (s)."
     )

@@ -2,16 +2,15 @@
 
 The worker owns the ClickHouse connection (with chdb, the database path can be open in one
 process only); analysts' `inferwatch sql` reaches it through the /sql page while it runs.
-Every ClickHouse call runs on one dedicated thread so the event loop keeps consuming and the
-embedded engine is never entered from two threads at once.
+Every ClickHouse call runs on one dedicated thread (ClickHouseThread) so the event loop keeps
+consuming. Raw events reach ClickHouse through the ClickHouse sink, a Kafka consumer of its own
+running in this process (sinks/clickhouse/kafka_sink.py): windows and alerts never wait for it.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
-from concurrent.futures import ThreadPoolExecutor
 
 import faust
 from faust.web import Request, Response, View
@@ -20,9 +19,9 @@ from inferwatch.processors.pipeline import MonitoringPipeline, RawMessage
 from inferwatch.schemas.registry import schema_ids
 from inferwatch.schemas.wire import EventCodec
 from inferwatch.settings import Settings
-from inferwatch.sinks.clickhouse.event_writer import BufferedEventWriter
+from inferwatch.sinks.clickhouse.clickhouse_thread import ClickHouseThread
+from inferwatch.sinks.clickhouse.kafka_sink import ClickHouseEventSink
 from inferwatch.sinks.clickhouse.rows import alert_row, rollup_row
-from inferwatch.sinks.clickhouse.sink import ClickHouseSink
 from inferwatch.sinks.redis.live_state import LiveStateWriter
 
 log = logging.getLogger(__name__)
@@ -47,21 +46,19 @@ def create_app(settings: Settings) -> faust.App:
     dlq_topic = app.topic(settings.dlq_topic, key_serializer="raw", value_serializer="raw")
 
     pipeline = MonitoringPipeline(settings, EventCodec(schema_ids(settings.schema_registry_url)))
-    clickhouse_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clickhouse")
-    sink = ClickHouseSink(settings.resolved_clickhouse_dsn)
-    sink.ensure_schema()
+    clickhouse = ClickHouseThread(settings)
+    sink = clickhouse.sink
+    event_sink = ClickHouseEventSink(settings, clickhouse)
     live_state = LiveStateWriter(settings.resolved_redis_url, settings.redis_window_ttl_seconds)
 
-    async def in_clickhouse_thread(fn, *args):
-        return await asyncio.get_running_loop().run_in_executor(clickhouse_thread, fn, *args)
+    @app.task
+    async def start_event_sink():
+        event_sink.start()
 
-    event_writer = BufferedEventWriter(
-        insert=lambda columns: in_clickhouse_thread(sink.insert_events, columns),
-        on_written=pipeline.mark_stored,
-        batch_rows=settings.clickhouse_batch_rows,
-        batch_seconds=settings.clickhouse_batch_seconds,
-        max_backlog_rows=settings.clickhouse_max_backlog_rows,
-    )
+    @app.on_before_shutdown.connect
+    async def stop_event_sink(app_, **kwargs):
+        event_sink.stop()
+        clickhouse.close()
 
     # The agent's stream, to ack through: offsets are committed only once every window a message
     # fed is closed and written (see TumblingWindows), so a restart or a rebalance re-reads
@@ -91,13 +88,7 @@ def create_app(settings: Settings) -> faust.App:
                     ],
                 )
             if outcome.dead_letters:
-                await in_clickhouse_thread(sink.insert_dead_letters, [d.as_row(now_ms) for d in outcome.dead_letters])
-                pipeline.mark_stored([d.message.ack_token for d in outcome.dead_letters])
-            await event_writer.add(outcome.events, outcome.event_tokens)
-
-    @app.timer(min(0.2, settings.clickhouse_batch_seconds))
-    async def write_events():
-        await event_writer.write_due()
+                await clickhouse.call(sink.insert_dead_letters, [d.as_row(now_ms) for d in outcome.dead_letters])
 
     # Updates not yet written (Redis or ClickHouse failed): retried, in order, on the next tick.
     unwritten: list = []
@@ -117,14 +108,13 @@ def create_app(settings: Settings) -> faust.App:
         # Each step runs once even when a later one fails and the update is retried.
         if "redis" not in update.written:
             update.closed_windows = live_state.claim_closed(update.closed_windows)
-            live_state.write(update.open_windows, update.closed_windows, update.alerts, update.counters,
-                             sink_stats=event_writer.stats.as_fields())
+            live_state.write(update.open_windows, update.closed_windows, update.alerts, update.counters)
             update.written.add("redis")
         if "clickhouse" not in update.written:
             if update.closed_windows:
-                await in_clickhouse_thread(sink.insert_rollups, [rollup_row(w) for w in update.closed_windows])
+                await clickhouse.call(sink.insert_rollups, [rollup_row(w) for w in update.closed_windows])
             if update.alerts:
-                await in_clickhouse_thread(sink.insert_alerts, [alert_row(a) for a in update.alerts])
+                await clickhouse.call(sink.insert_alerts, [alert_row(a) for a in update.alerts])
             update.written.add("clickhouse")
         for event in update.ackable:
             await agent_stream[0].ack(event)
@@ -145,7 +135,7 @@ def create_app(settings: Settings) -> faust.App:
         async def post(self, request: Request) -> Response:
             body = await request.json()
             try:
-                result = await in_clickhouse_thread(sink.query, body["sql"], body.get("parameters") or None)
+                result = await clickhouse.call(sink.query, body["sql"], body.get("parameters") or None)
             except Exception as exc:  # the analyst's SQL error goes back to the analyst
                 return self.json({"error": str(exc)}, status=400)
             return self.json({"columns": result.column_names, "rows": [list(r) for r in result.rows]})

@@ -54,7 +54,6 @@ class BatchOutcome:
     events: list[dict]  # every decoded event, late ones included: all are stored raw
     dead_letters: list[DeadLetter]
     late: int
-    event_tokens: list[object]  # ack tokens of the messages `events` came from
 
 
 @dataclass
@@ -64,6 +63,7 @@ class LiveUpdate:
     alerts: list[dict]
     counters: dict[str, int] = field(default_factory=dict)
     # Messages whose windows are all closed (and written with this update): commit them after.
+    # (Raw rows are the ClickHouse sink's business: it commits its own offsets after inserting.)
     ackable: list[object] = field(default_factory=list)
     written: set[str] = field(default_factory=set)  # the sinks this update already reached
 
@@ -85,7 +85,6 @@ class MonitoringPipeline:
         self.p99_rule = P99LatencyRule(settings.alert_p99_latency_ms, settings.alert_min_events)
         self._touched: dict[int, WindowAggregate] = {}
         self._unacked: list[tuple[int, int, object]] = []  # (closed_by_ms, partition, ack_token)
-        self._stored: set[int] = set()  # id() of ack tokens whose rows (or dead letter) are stored
         self._counters = {"events": 0, "batch_messages": 0, "dead_letters": 0, "late_events": 0}
 
     def process(self, messages: list[RawMessage], wall_ms: float | None = None) -> BatchOutcome:
@@ -119,13 +118,7 @@ class MonitoringPipeline:
                 "dead letter %s[%d]@%d: %s", dead.message.topic, dead.message.partition,
                 dead.message.offset, dead.reason,
             )
-        return BatchOutcome(events, dead_letters, late,
-                            [t for tokens in tokens_by_partition.values() for t in tokens])
-
-    def mark_stored(self, tokens: list[object]) -> None:
-        """These messages' rows are in ClickHouse (or they are dead-lettered): once their windows
-        are closed too, their offsets may be committed."""
-        self._stored.update(id(t) for t in tokens)
+        return BatchOutcome(events, dead_letters, late)
 
     def live_update(self, wall_ms: float | None = None) -> LiveUpdate:
         """Close due windows, evaluate alerts and collect what changed since the last update."""
@@ -144,9 +137,7 @@ class MonitoringPipeline:
         for alert in alerts:
             log.warning("ALERT %s", alert.message)
         watermark = self.windows.watermark.current(wall_ms)
-        ackable, self._unacked = _split(self._unacked, lambda u: id(u[2]) in self._stored and (
-            u[0] == 0 or (watermark is not None and u[0] <= watermark)))
-        self._stored.difference_update(id(u[2]) for u in ackable)
+        ackable, self._unacked = _split(self._unacked, lambda u: u[0] == 0 or (watermark is not None and u[0] <= watermark))
         return LiveUpdate(
             open_windows=[w.snapshot() for w in open_panes + open_composites],
             closed_windows=[w.snapshot() for w in closed + closed_composites],
@@ -162,8 +153,7 @@ class MonitoringPipeline:
         """
         self.windows.drop_partitions(partitions)
         self._touched = {k: w for k, w in self._touched.items() if not w.partitions & partitions}
-        dropped, self._unacked = _split(self._unacked, lambda u: u[1] in partitions)
-        self._stored.difference_update(id(u[2]) for u in dropped)
+        self._unacked = [u for u in self._unacked if u[1] not in partitions]
 
 
 def _split(items: list, condition) -> tuple[list, list]:

@@ -9,8 +9,8 @@ Key layout (documented in the README, "Live state in Redis"):
 - ``iw:windows`` sorted set of those keys scored by window start, to list recent windows.
 - ``iw:alerts`` stream of alert records (capped, approximately, at 10,000 entries).
 - ``iw:counters`` hash of pipeline counters (events, batch_messages, dead_letters, late_events).
-- ``iw:sink`` hash: the ClickHouse event writer's backlog_rows, rows_written, inserts,
-  failed_inserts, last_error (see sinks/clickhouse/event_writer.py).
+- ``iw:sink`` hash: the ClickHouse sink's backlog and counts, written by the sink itself
+  (see sinks/clickhouse/kafka_sink.py).
 
 All writes of one update go out in one pipeline: one round trip per batch, never per event.
 Several workers may share one Redis: a window is finalised by the first worker that closes it
@@ -85,7 +85,6 @@ class LiveStateWriter:
         closed_windows: list[dict],
         alerts: list[dict],
         counters: dict[str, int],
-        sink_stats: dict | None = None,
     ) -> None:
         """`closed_windows` must be ones this worker claimed (claim_closed)."""
         now_ms = int(time.time() * 1000)
@@ -108,8 +107,6 @@ class LiveStateWriter:
         for name, increment in counters.items():
             if increment:
                 pipe.hincrby(COUNTERS, name, increment)
-        if sink_stats:
-            pipe.hset(SINK_STATS, mapping={**sink_stats, "worker": self.worker_id, "updated_at_ms": now_ms})
         pipe.execute()
 
 
