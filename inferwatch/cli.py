@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 
 import click
@@ -54,8 +53,10 @@ def down(ctx: click.Context) -> None:
 
 @main.command()
 @click.option("--windows", is_flag=True, help="Also list the live windows held in Redis.")
+@click.option("--keyset", default=None, metavar="NAME",
+              help="With --windows: only this key set's windows (see the window_keys setting).")
 @click.pass_context
-def status(ctx: click.Context, windows: bool) -> None:
+def status(ctx: click.Context, windows: bool, keyset: str | None) -> None:
     """Say what runs where, the pipeline's counters and ClickHouse backlog (and, with --windows,
     the latest window metrics)."""
     import redis
@@ -75,7 +76,7 @@ def status(ctx: click.Context, windows: bool) -> None:
         if values:
             click.echo(f"{title}: " + ", ".join(f"{k.decode()}={v.decode()}" for k, v in sorted(values.items())))
     if windows:
-        click.echo(format_windows(read_windows(client)))
+        click.echo(format_windows([w for w in read_windows(client) if keyset in (None, w["keyset"])]))
 
 
 @main.command()

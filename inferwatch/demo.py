@@ -16,6 +16,7 @@ import uuid
 import redis
 
 from inferwatch.deploy import local_stack
+from inferwatch.processors.windows.keys import parse_keysets
 from inferwatch.processors.worker import WORKER_PROCESS
 from inferwatch.producers.simulate import SimulationProgress, simulate
 from inferwatch.query import QueryError, run_query
@@ -93,11 +94,13 @@ def _drive(settings: Settings, rate: float, duration_s: float, time_scale: float
     # Start on a window boundary so the run fills whole windows and the last one closes promptly.
     start_ms = int((time.time() * 1000 - span_ms) // window_ms * window_ms)
     client = redis.Redis.from_url(settings.resolved_redis_url)
+    model_keyset = parse_keysets(settings.window_keys)[0].name  # the series alerts watch
 
     def run_panes() -> list[dict]:
-        """This run's 1-minute windows (the hopping and hourly ones outlast the demo)."""
+        """This run's 1-minute windows per model (the hopping and hourly ones outlast the demo)."""
         return [w for w in read_windows(client, limit=1000) if int(w["window_start_ms"]) >= start_ms
-                and w["window_seconds"] == str(settings.window_seconds) and w["hop_seconds"] == "0"]
+                and w["window_seconds"] == str(settings.window_seconds) and w["hop_seconds"] == "0"
+                and w["keyset"] == model_keyset]
     print(f"\ntraffic: {rate:.0f} events/s for {duration_s:.0f}s, event time x{time_scale:g}; "
           f"{REGRESSED_MODEL} latency x{REGRESSION_FACTOR:g} from half-way\n")
 

@@ -13,13 +13,15 @@ import json
 import os
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
+
+from inferwatch.processors.windows.keys import parse_keysets
 
 CONFIG_FILE_ENV = "INFERWATCH_CONFIG"
 DEFAULT_CONFIG_FILE = "inferwatch.toml"
@@ -118,6 +120,10 @@ class Settings(BaseSettings):
         default_factory=lambda: ["5m/1m", "1h"],
         description="Longer windows merged from panes: `<size>/<hop>` hopping or `<size>` tumbling (s, m, h).",
     )
+    window_keys: list[str] = Field(
+        default_factory=lambda: ["model=service,model,model_version", "tenant=tenant_id,model", "route=route"],
+        description="Key sets windows are computed per, `<name>=<field>,...`; alerts watch the first.",
+    )
     allowed_lateness_seconds: float = Field(
         5.0, ge=0, description="How long after its end a window still accepts events (s)."
     )
@@ -164,6 +170,12 @@ class Settings(BaseSettings):
     alert_min_events: int = Field(
         50, ge=1, description="Events a window needs before its p99 can raise an alert."
     )
+
+    @field_validator("window_keys")
+    @classmethod
+    def _check_window_keys(cls, texts: list[str]) -> list[str]:
+        parse_keysets(texts)  # a clear error at start-up, not in the worker's first batch
+        return texts
 
     @classmethod
     def settings_customise_sources(

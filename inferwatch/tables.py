@@ -45,16 +45,27 @@ def format_result(columns: list[str], rows: list[list], output_format: str) -> s
     return format_table(columns, rows)
 
 
-WINDOW_COLUMNS = ("window", "state", "service", "model", "model_version", "events", "errors", "timeouts",
+WINDOW_COLUMNS = ("window", "size", "state", "keyset", "series", "events", "errors", "timeouts",
                   "latency_p50_ms", "latency_p95_ms", "latency_p99_ms", "cost_usd")
 
 
 def format_windows(windows: list[dict]) -> str:
-    """Live windows as read from Redis (values are strings)."""
+    """Live windows as read from Redis (values are strings). A series that spans partitions shows
+    one row per partition (`series@p<n>`) with no percentiles (processors/windows/keys.py)."""
+    def size(w: dict) -> str:
+        return w["window_seconds"] + "s" + (f"/{w['hop_seconds']}s" if w["hop_seconds"] != "0" else "")
+
+    def series(w: dict) -> str:
+        return w["series"] + (f"@p{w['source_partition']}" if w["source_partition"] != "-1" else "")
+
+    def number(w: dict, name: str) -> float | None:
+        return float(w[name]) if name in w else None
+
     rows = []
-    for w in sorted(windows, key=lambda w: (w["service"], w["model"], w["model_version"], int(w["window_start_ms"]))):
+    for w in sorted(windows, key=lambda w: (w["keyset"], w["series"], int(w["window_seconds"]), int(w["hop_seconds"]),
+                                            int(w["window_start_ms"]), int(w["source_partition"]))):
         start = time.strftime("%H:%M:%S", time.gmtime(int(w["window_start_ms"]) / 1000))
-        rows.append([start, w["state"], w["service"], w["model"], w["model_version"], int(w["events"]),
-                     int(w["errors"]), int(w["timeouts"]), float(w["latency_p50_ms"]),
-                     float(w["latency_p95_ms"]), float(w["latency_p99_ms"]), float(w["cost_usd"])])
+        rows.append([start, size(w), w["state"], w["keyset"], series(w), int(w["events"]),
+                     int(w["errors"]), int(w["timeouts"]), number(w, "latency_p50_ms"),
+                     number(w, "latency_p95_ms"), number(w, "latency_p99_ms"), float(w["cost_usd"])])
     return format_table(list(WINDOW_COLUMNS), rows)

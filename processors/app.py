@@ -108,7 +108,8 @@ def create_app(settings: Settings) -> faust.App:
         # Each step runs once even when a later one fails and the update is retried.
         if "redis" not in update.written:
             update.closed_windows = live_state.claim_closed(update.closed_windows)
-            live_state.write(update.open_windows, update.closed_windows, update.alerts, update.counters)
+            live_state.write(update.open_windows, update.closed_windows, update.alerts, update.counters,
+                             update.late_by_series)
             update.written.add("redis")
         if "clickhouse" not in update.written:
             if update.closed_windows:

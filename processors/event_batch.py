@@ -6,16 +6,24 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from inferwatch.processors.windows.keys import KeySet, SeriesKey
+
 STATUSES = ("OK", "ERROR", "TIMEOUT", "FILTERED")
 STATUS_CODE = {name: code for code, name in enumerate(STATUSES)}
 
-SeriesKey = tuple[str, str, str]  # (service, model, model_version)
+
+@dataclass(frozen=True)
+class KeyedSeries:
+    """The series of one key set in a batch."""
+
+    keyset: KeySet
+    series: list[SeriesKey]  # distinct series in this batch
+    index: np.ndarray  # int32, per event: index into `series`
 
 
 @dataclass(frozen=True)
 class EventBatch:
-    series: list[SeriesKey]  # distinct (service, model, model_version) in this batch
-    series_index: np.ndarray  # int32, per event: index into `series`
+    keyed: list[KeyedSeries]  # one per key set, in the key sets' order
     ts_ms: np.ndarray  # int64 epoch ms
     status: np.ndarray  # int8 code into STATUSES
     latency_ms: np.ndarray  # float64
@@ -30,22 +38,21 @@ class EventBatch:
         return int(self.ts_ms.size)
 
     @classmethod
-    def from_events(cls, events: list[dict]) -> EventBatch:
-        series_ids: dict[SeriesKey, int] = {}
-        series_index = np.fromiter(
-            (
-                series_ids.setdefault((e["service"], e["model"], e["model_version"]), len(series_ids))
-                for e in events
-            ),
-            dtype=np.int32,
-            count=len(events),
-        )
+    def from_events(cls, events: list[dict], keysets: list[KeySet]) -> EventBatch:
+        def keyed(keyset: KeySet) -> KeyedSeries:
+            ids: dict[tuple, int] = {}
+            fields = keyset.fields
+            index = np.fromiter(
+                (ids.setdefault(tuple(e[f] for f in fields), len(ids)) for e in events),
+                dtype=np.int32, count=len(events),
+            )
+            return KeyedSeries(keyset, [SeriesKey(keyset.name, fields, values) for values in ids], index)
+
         def floats(name: str) -> np.ndarray:
             return np.array([np.nan if e[name] is None else e[name] for e in events], dtype=np.float64)
 
         return cls(
-            series=list(series_ids),
-            series_index=series_index,
+            keyed=[keyed(keyset) for keyset in keysets],
             ts_ms=np.fromiter((e["ts"] for e in events), dtype=np.int64, count=len(events)),
             status=np.fromiter((STATUS_CODE[e["status"]] for e in events), dtype=np.int8, count=len(events)),
             latency_ms=np.fromiter((e["latency_ms"] for e in events), dtype=np.float64, count=len(events)),

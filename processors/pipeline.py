@@ -16,6 +16,7 @@ from inferwatch.processors.alerts.p99_latency import P99LatencyRule
 from inferwatch.processors.event_batch import EventBatch
 from inferwatch.processors.windows.aggregate import WindowAggregate
 from inferwatch.processors.windows.composite import CompositeWindows, WindowSpec
+from inferwatch.processors.windows.keys import parse_keysets
 from inferwatch.processors.windows.tumbling import TumblingWindows
 from inferwatch.schemas.wire import EventCodec, WireFormatError
 from inferwatch.settings import Settings
@@ -62,6 +63,7 @@ class LiveUpdate:
     closed_windows: list[dict]
     alerts: list[dict]
     counters: dict[str, int] = field(default_factory=dict)
+    late_by_series: dict[str, int] = field(default_factory=dict)  # "<keyset>:<series>" -> late events
     # Messages whose windows are all closed (and written with this update): commit them after.
     # (Raw rows are the ClickHouse sink's business: it commits its own offsets after inserting.)
     ackable: list[object] = field(default_factory=list)
@@ -71,18 +73,22 @@ class LiveUpdate:
 class MonitoringPipeline:
     def __init__(self, settings: Settings, codec: EventCodec):
         self.codec = codec
+        self.keysets = parse_keysets(settings.window_keys)
         self.windows = TumblingWindows(
             settings.window_seconds,
             settings.allowed_lateness_seconds,
             settings.partition_idle_seconds,
-            # The topic's partitions, which one worker reads all of (scale-out comes with issue 4).
+            # All the topic's partitions count as assigned until revoked; one this worker never
+            # reads holds event time back for partition_idle_seconds only (watermark.py).
             partitions=tuple(range(settings.kafka_partitions)),
         )
         self.composite = CompositeWindows(
             [WindowSpec.parse(text, settings.window_seconds) for text in settings.extra_windows],
             settings.window_seconds, self.windows.lateness_ms,
         )
-        self.p99_rule = P99LatencyRule(settings.alert_p99_latency_ms, settings.alert_min_events)
+        self.p99_rule = P99LatencyRule(
+            settings.alert_p99_latency_ms, settings.alert_min_events, keyset=self.keysets[0].name
+        )
         self._touched: dict[int, WindowAggregate] = {}
         self._unacked: list[tuple[int, int, object]] = []  # (closed_by_ms, partition, ack_token)
         self._counters = {"events": 0, "batch_messages": 0, "dead_letters": 0, "late_events": 0}
@@ -103,7 +109,7 @@ class MonitoringPipeline:
             tokens_by_partition.setdefault(message.partition, []).append(message.ack_token)
         events, late = [], 0
         for partition, partition_events in by_partition.items():
-            result = self.windows.add(EventBatch.from_events(partition_events), partition, wall_ms)
+            result = self.windows.add(EventBatch.from_events(partition_events, self.keysets), partition, wall_ms)
             late += result.late
             for window in result.touched:
                 self._touched[id(window)] = window
@@ -143,6 +149,7 @@ class MonitoringPipeline:
             closed_windows=[w.snapshot() for w in closed + closed_composites],
             alerts=[a.as_dict() for a in alerts],
             counters=counters,
+            late_by_series={f"{key.keyset}:{key.label}": n for key, n in self.windows.take_late_counts().items()},
             ackable=[token for _, _, token in ackable],
         )
 

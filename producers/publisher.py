@@ -18,6 +18,7 @@ outage, so its re-send can duplicate it (at-least-once; event_id is the dedup ke
 from __future__ import annotations
 
 import time
+from operator import itemgetter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,8 +26,10 @@ from confluent_kafka import KafkaError, Producer
 
 from inferwatch.producers.spool import Spool, SpooledMessage
 from inferwatch.schemas.registry import schema_ids
-from inferwatch.schemas.wire import EventCodec
+from inferwatch.schemas.wire import PARTITION_KEY_FIELDS, EventCodec
 from inferwatch.settings import Settings
+
+_partition_key = itemgetter(*PARTITION_KEY_FIELDS)  # -> (service, model): the message key
 
 # Room left under the broker's message limit for the record overhead Kafka adds.
 _MESSAGE_OVERHEAD_BYTES = 1024
@@ -77,7 +80,7 @@ class EventPublisher:
 
     def publish(self, event: dict) -> None:
         """Queue one event (ts in epoch ms, event_id a UUID string); sends full batches."""
-        group = (event["service"], event["model"])
+        group = _partition_key(event)
         pending = self._pending.get(group)
         if pending is None:
             pending = self._pending[group] = []

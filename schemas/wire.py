@@ -21,6 +21,9 @@ from inferwatch.schemas.registry import (
 )
 
 MAGIC_BYTE = 0
+# Event fields the Kafka message key is made of ("<service>|<model>"): every event of one
+# (service, model) is in one partition, in order. Windows rely on it (processors/windows/keys.py).
+PARTITION_KEY_FIELDS = ("service", "model")
 _HEADER = struct.Struct(">bI")
 
 

@@ -1,16 +1,46 @@
 """Exact per-window metrics computed straight from events: what the pipeline must reproduce."""
 
 import numpy as np
+import pytest
+
+from inferwatch.processors.windows.keys import SeriesKey, parse_keysets
+from inferwatch.settings import Settings
 
 WINDOW_S = 60
+# The shipped default key sets: (service, model, model_version), (tenant_id, model), (route).
+KEYSETS = parse_keysets(Settings.model_fields["window_keys"].get_default(call_default_factory=True))
 
 
-def exact_windows(events, window_s=WINDOW_S):
-    """Per (series, window start) metrics computed directly from the events."""
+def series_key(keyset, event_or_window):
+    """The series of an event (or of a window read back from Redis) in one key set."""
+    return SeriesKey(keyset.name, keyset.fields, tuple(event_or_window[f] for f in keyset.fields))
+
+
+def window_series(window):
+    """The SeriesKey of a window read back from Redis or window_rollups (keyset + key columns)."""
+    keyset = next(k for k in KEYSETS if k.name == window["keyset"])
+    return series_key(keyset, window)
+
+
+def from_redis(window):
+    """A window hash read from Redis with its per-error-type counts gathered as in snapshots."""
+    error_types = {k[len("error_type:"):]: int(v) for k, v in window.items() if k.startswith("error_type:")}
+    return {**window, "error_types": error_types}
+
+
+def all_counted(windows, n_events):
+    """Whether these windows hold n_events in each key set: every event in one window (or
+    partial) of each key set, none missing."""
+    return all(sum(int(w["events"]) for w in windows if w["keyset"] == k.name) == n_events for k in KEYSETS)
+
+
+def exact_windows(events, window_s=WINDOW_S, keysets=KEYSETS):
+    """Per (series, window start) metrics computed directly from the events, for every key set."""
     out = {}
     for e in events:
         start = e["ts"] - e["ts"] % (window_s * 1000)
-        out.setdefault(((e["service"], e["model"], e["model_version"]), start), []).append(e)
+        for keyset in keysets:
+            out.setdefault((series_key(keyset, e), start), []).append(e)
     return {key: exact_metrics(group) for key, group in out.items()}
 
 
@@ -37,3 +67,40 @@ def exact_metrics(group):
         "p99": np.quantile(latency, 0.99, method="lower"),
         "max": latency.max(),
     }
+
+
+ADDITIVE = ("events", "errors", "timeouts", "filtered", "input_tokens", "output_tokens", "cost_usd")
+PERCENTILES = {"latency_p50_ms": "p50", "latency_p90_ms": "p90", "latency_p99_ms": "p99", "ttft_p95_ms": "ttft_p95"}
+
+
+def add_partials(windows):
+    """(key, window) pairs -> {key: window}, the per-partition parts of a series that spans
+    partitions summed (keys.py); each window a dict with ADDITIVE fields and an `error_types` dict."""
+    out = {}
+    for key, window in windows:
+        if key not in out:
+            out[key] = {**window, "parts": 1}
+            continue
+        total = out[key]
+        total["parts"] += 1
+        for name in ADDITIVE:
+            total[name] = float(total[name]) + float(window[name])
+        total["error_types"] = {name: total["error_types"].get(name, 0) + window["error_types"].get(name, 0)
+                                for name in total["error_types"].keys() | window["error_types"].keys()}
+    return out
+
+
+def assert_window_matches(key, got, exp):
+    """A window (or the sum of its partials) against the exact metrics: counts and sums equal,
+    percentiles within the sketch's 1% bound for a whole series, absent for a partitioned one."""
+    series = key[0]
+    for name in ADDITIVE[:-1]:
+        assert int(got[name]) == exp[name], (key, name)
+    assert float(got["cost_usd"]) == pytest.approx(exp["cost_usd"], rel=1e-9), key
+    assert {k: int(v) for k, v in got["error_types"].items()} == exp["error_types"], key
+    spans = next(k for k in KEYSETS if k.name == series.keyset).spans_partitions
+    for name, exact_name in PERCENTILES.items():
+        if spans or exp[exact_name] is None:
+            assert got.get(name) is None, (key, name)
+        else:
+            assert float(got[name]) == pytest.approx(exp[exact_name], rel=0.01), (key, name)

@@ -182,10 +182,14 @@ def test_event_columns_are_checked_before_inserting():
 def test_rollups_dead_letters_and_alerts_round_trip(sink):
     window_start_ms = 1_780_000_020_000
     rollup = {
-        "window_start": window_start_ms, "window_seconds": 60, "service": "chat", "model": "m",
-        "model_version": "v2", "events": 2**40, "ok": 90, "errors": 5, "timeouts": 3, "filtered": 2,
-        "latency_p50_ms": 100.5, "latency_p95_ms": 900.25, "latency_p99_ms": 1500.0, "latency_max_ms": 2500.75,
+        "window_start": window_start_ms, "window_seconds": 300, "hop_seconds": 60, "keyset": "model",
+        "service": "chat", "model": "m", "model_version": "v2", "tenant_id": "", "route": "",
+        "source_partition": -1, "events": 2**40, "ok": 90, "errors": 5, "timeouts": 3, "filtered": 2,
+        "latency_p50_ms": 100.5, "latency_p90_ms": 800.0, "latency_p95_ms": 900.25, "latency_p99_ms": 1500.0,
+        "latency_max_ms": 2500.75, "ttft_p50_ms": None, "ttft_p95_ms": 80.5, "ttft_p99_ms": 99.0,
         "input_tokens": 12345, "output_tokens": 678, "cost_usd": 1.25,
+        "error_types": {"RateLimitError": 4, "CUDAOutOfMemory": 1}, "quality_means": {"faithfulness": 0.75},
+        "quality_counts": {"faithfulness": 2**33},
         "closed_at": T0_MS,
     }
     # Datetimes work as well as epoch ms; numpy scalars as well as Python numbers.
@@ -304,7 +308,8 @@ def test_times_come_back_in_utc_whatever_the_host_timezone(tmp_path):
         with ClickHouseSink("chdb://{tmp_path / 'ch'}") as sink:
             sink.ensure_schema()
             row = dict.fromkeys(ROLLUP_COLUMNS, 0)
-            row.update(service="s", model="m", model_version="v", window_start={T0_MS}, closed_at={T0_MS})
+            row.update(keyset="model", service="s", model="m", model_version="v", tenant_id="", route="", source_partition=-1,
+                       error_types={{}}, quality_means={{}}, quality_counts={{}}, window_start={T0_MS}, closed_at={T0_MS})
             sink.insert_rollups([row])
             print(repr(sink.query("SELECT window_start, closed_at FROM window_rollups").rows))
     """, TZ="Asia/Kolkata")

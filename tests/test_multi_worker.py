@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import redis
 
-from exact import exact_windows
+from exact import add_partials, all_counted, assert_window_matches, exact_windows, from_redis, window_series
 from inferwatch.deploy.local_stack import create_topics
 from inferwatch.producers.publisher import EventPublisher
 from inferwatch.producers.traffic_model import TrafficModel
@@ -52,26 +52,30 @@ def test_two_workers_and_a_rebalance_give_each_window_once_and_exact(stack, tmp_
         assert publisher.flush(30) == 0
 
         def all_closed():
-            closed = [w for w in read_windows(client, limit=1000) if w["state"] == "closed"]
-            return closed if len(closed) >= len(expected) else None
+            closed = [from_redis(w) for w in read_windows(client, limit=2000) if w["state"] == "closed"]
+            return closed if all_counted(closed, N_EVENTS) else None
 
-        redis_windows = {((w["service"], w["model"], w["model_version"]), int(w["window_start_ms"])): w
-                         for w in wait_for("every window to close", all_closed)}
+        closed = wait_for("every window to close", all_closed)
+        # Each window (or per-partition part) once: the first worker to close it wins (SET NX).
+        parts = [(window_series(w), int(w["window_start_ms"]), w["source_partition"]) for w in closed]
+        assert len(set(parts)) == len(parts)
+        redis_windows = add_partials(((window_series(w), int(w["window_start_ms"])), w) for w in closed)
         rows = []
         for worker in (first, second):
-            _, found = worker.sql("SELECT service, model, model_version, toUnixTimestamp(window_start) * 1000, "
-                                  "events, errors, input_tokens FROM window_rollups")
-            rows += found
-        written = [((r[0], r[1], r[2]), int(r[3])) for r in rows]
-        assert sorted(written) == sorted(expected)  # each window once, across both workers
-        for (key, start), r in zip(written, rows):
-            assert (r[4], r[5], r[6]) == (expected[(key, start)]["events"], expected[(key, start)]["errors"],
-                                          expected[(key, start)]["input_tokens"])
+            columns, found = worker.sql(
+                "SELECT keyset, service, model, model_version, tenant_id, route, source_partition, "
+                "toUnixTimestamp(window_start) * 1000 AS start_ms, events, errors, timeouts, filtered, "
+                "input_tokens, output_tokens, cost_usd, latency_p50_ms, latency_p90_ms, latency_p99_ms, "
+                "ttft_p95_ms, error_types FROM window_rollups")
+            rows += [dict(zip(columns, r)) for r in found]
+        written = [(window_series(r), int(r["start_ms"]), r["source_partition"]) for r in rows]
+        assert len(set(written)) == len(written)  # each row once, across both workers
+        rollups = add_partials(((window_series(r), int(r["start_ms"])), r) for r in rows)
         assert redis_windows.keys() == expected.keys()
+        assert rollups.keys() == expected.keys()
         for key, exp in expected.items():
-            assert int(redis_windows[key]["events"]) == exp["events"]
-            assert float(redis_windows[key]["cost_usd"]) == pytest.approx(exp["cost_usd"], rel=1e-9)
-            assert float(redis_windows[key]["latency_p99_ms"]) == pytest.approx(exp["p99"], rel=0.01)
+            assert_window_matches(key, redis_windows[key], exp)
+            assert_window_matches(key, rollups[key], exp)
     finally:
         second.stop()
         first.stop()

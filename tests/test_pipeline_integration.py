@@ -24,7 +24,7 @@ from inferwatch.producers.publisher import EventPublisher
 from inferwatch.producers.traffic_model import TrafficModel
 from inferwatch.query import query_worker
 from inferwatch.sinks.redis.live_state import COUNTERS, read_windows
-from exact import exact_windows
+from exact import add_partials, all_counted, assert_window_matches, exact_windows, from_redis, window_series
 from workers import Worker, wait_for
 from inferwatch.schemas.registry import local_schema_ids
 from inferwatch.schemas.wire import EventCodec
@@ -108,33 +108,32 @@ def test_windows_in_redis_and_clickhouse_match_exact_computation(pipeline_settin
     expected = exact_windows(produced, WINDOW_S)
     client = redis.Redis.from_url(pipeline_settings.resolved_redis_url)
 
-    def closed_windows():
-        windows = [w for w in read_windows(client, limit=1000)
+    def closed_panes():
+        windows = [from_redis(w) for w in read_windows(client, limit=2000)
                    if w["state"] == "closed" and w["window_seconds"] == str(WINDOW_S) and w["hop_seconds"] == "0"]
-        return windows if len(windows) >= len(expected) else None
+        return windows if all_counted(windows, N_EVENTS) else None
 
-    redis_windows = {
-        ((w["service"], w["model"], w["model_version"]), int(w["window_start_ms"])): w
-        for w in wait_for("all windows to close in Redis", closed_windows)
-    }
+    redis_windows = add_partials(
+        ((window_series(w), int(w["window_start_ms"])), w) for w in wait_for("all windows to close in Redis", closed_panes)
+    )
     columns, rows = query_worker(
         web_url,
-        "SELECT service, model, model_version, toUnixTimestamp(window_start) * 1000, events, errors, "
-        "timeouts, filtered, input_tokens, output_tokens, cost_usd, latency_p50_ms, latency_p99_ms, "
-        f"latency_max_ms FROM window_rollups WHERE window_seconds = {WINDOW_S}",
+        "SELECT keyset, service, model, model_version, tenant_id, route, "
+        "toUnixTimestamp(window_start) * 1000 AS start_ms, events, errors, timeouts, filtered, input_tokens, "
+        "output_tokens, cost_usd, latency_p50_ms, latency_p90_ms, latency_p99_ms, latency_max_ms, ttft_p95_ms, "
+        f"error_types FROM window_rollups WHERE window_seconds = {WINDOW_S} AND hop_seconds = 0",
     )
-    rollups = {((r[0], r[1], r[2]), int(r[3])): dict(zip(columns[4:], r[4:])) for r in rows}
+    rollups = add_partials(((window_series(row), int(row["start_ms"])), row)
+                           for row in (dict(zip(columns, r)) for r in rows))
+    assert {key.keyset for key, _ in expected} == {"model", "tenant", "route"}
     assert redis_windows.keys() == expected.keys()
     assert rollups.keys() == expected.keys()
     for key, exp in expected.items():
         for source in (redis_windows[key], rollups[key]):
-            for name in ("events", "errors", "timeouts", "filtered", "input_tokens", "output_tokens"):
-                assert int(source[name]) == exp[name], (key, name)
-            assert float(source["cost_usd"]) == pytest.approx(exp["cost_usd"], rel=1e-9)
-            # The sketch's documented bound: 1% relative error on the exact element at that rank.
-            assert float(source["latency_p50_ms"]) == pytest.approx(exp["p50"], rel=0.01)
-            assert float(source["latency_p99_ms"]) == pytest.approx(exp["p99"], rel=0.01)
-            assert float(source["latency_max_ms"]) == pytest.approx(exp["max"], rel=1e-12)
+            # Percentiles: the sketch's documented bound, 1% relative error on the exact element at that rank.
+            assert_window_matches(key, source, exp)
+            if source.get("latency_max_ms") is not None:
+                assert float(source["latency_max_ms"]) == pytest.approx(exp["max"], rel=1e-12)
     assert int(client.hget(COUNTERS, "events")) == N_EVENTS
     assert int(client.hget(COUNTERS, "late_events") or 0) == 0
 

@@ -4,28 +4,27 @@ import pytest
 from inferwatch.processors.event_batch import EventBatch
 from inferwatch.processors.windows.tumbling import TumblingWindows
 from inferwatch.producers.traffic_model import TrafficModel
-from exact import exact_windows
+from exact import KEYSETS, add_partials, assert_window_matches, exact_windows, series_key
 
 WINDOW_S = 60
 T0 = 1_700_000_040_000  # a window boundary
 
 
 def assert_matches(windows, expected):
-    got = {(w.series, w.window_start_ms): w.snapshot() for w in windows}
+    got = add_partials(((w.series, w.window_start_ms), w.snapshot()) for w in windows)
     assert got.keys() == expected.keys()
     for key, exp in expected.items():
         snap = got[key]
-        for name in ("events", "errors", "timeouts", "filtered", "input_tokens", "output_tokens"):
-            assert snap[name] == exp[name], (key, name)
-        assert snap["cost_usd"] == pytest.approx(exp["cost_usd"], rel=1e-9)
-        assert snap["latency_p50_ms"] == pytest.approx(exp["p50"], rel=0.01)
-        assert snap["latency_p90_ms"] == pytest.approx(exp["p90"], rel=0.01)
-        assert snap["ttft_p95_ms"] == pytest.approx(exp["ttft_p95"], rel=0.01)
-        assert snap["error_types"] == exp["error_types"]
-        assert snap["error_rate"] == exp["errors"] / exp["events"]
-        assert snap["input_tokens_mean"] == exp["input_tokens"] / exp["events"]
-        assert snap["latency_p99_ms"] == pytest.approx(exp["p99"], rel=0.01)
-        assert snap["latency_max_ms"] == exp["max"]
+        assert_window_matches(key, snap, exp)
+        if snap["parts"] == 1:  # derived metrics of a window as computed (not of a sum)
+            assert snap["error_rate"] == exp["errors"] / exp["events"]
+            assert snap["input_tokens_mean"] == exp["input_tokens"] / exp["events"]
+        if snap["latency_max_ms"] is not None:
+            assert snap["latency_max_ms"] == exp["max"]
+
+
+def from_events(events):
+    return EventBatch.from_events(events, KEYSETS)
 
 
 def make_events(n, span_ms, seed=5):
@@ -39,9 +38,10 @@ def test_in_order_stream_matches_exact_computation_and_closes_every_window():
     windows = TumblingWindows(WINDOW_S, allowed_lateness_seconds=2, partition_idle_seconds=5)
     closed = []
     for i in range(0, len(events), 250):
-        windows.add(EventBatch.from_events(events[i:i + 250]), partition=0, wall_ms=float(i))
+        windows.add(from_events(events[i:i + 250]), partition=0, wall_ms=float(i))
         closed += windows.close_due(wall_ms=float(i))
-    assert len(windows.open) == 3  # the last window of each series is still open
+    # The last window of each series, in every key set, is still open.
+    assert len(windows.open) == len({series_key(k, e) for e in events for k in KEYSETS if e["ts"] >= T0 + 4 * 60_000})
     # The stream goes quiet: once the partition is idle, event time follows the wall clock.
     last_wall = float(len(events) - len(events) % 250)
     last_window_end = T0 + 5 * 60_000
@@ -56,10 +56,10 @@ def test_lagging_partition_is_not_late():
     events = make_events(2000, 3 * 60_000)
     p0, p1 = events[::2], events[1::2]
     windows = TumblingWindows(WINDOW_S, allowed_lateness_seconds=0, partition_idle_seconds=60, partitions=(0, 1))
-    windows.add(EventBatch.from_events(p0[:500]), partition=0, wall_ms=0)
-    windows.add(EventBatch.from_events(p1[:100]), partition=1, wall_ms=0)
-    windows.add(EventBatch.from_events(p0[500:]), partition=0, wall_ms=1)
-    result = windows.add(EventBatch.from_events(p1[100:]), partition=1, wall_ms=2)
+    windows.add(from_events(p0[:500]), partition=0, wall_ms=0)
+    windows.add(from_events(p1[:100]), partition=1, wall_ms=0)
+    windows.add(from_events(p0[500:]), partition=0, wall_ms=1)
+    result = windows.add(from_events(p1[100:]), partition=1, wall_ms=2)
     assert result.late == 0
     assert_matches(list(windows.open.values()), exact_windows(events))
 
@@ -69,14 +69,15 @@ def test_late_events_are_counted_not_added():
     windows = TumblingWindows(WINDOW_S, allowed_lateness_seconds=5)
     first_window = [e for e in events if e["ts"] < T0 + 60_000]
     second_window = [e for e in events if e["ts"] >= T0 + 60_000]
-    windows.add(EventBatch.from_events(first_window[:-10]), 0, wall_ms=0)
-    windows.add(EventBatch.from_events(second_window), 0, wall_ms=0)
+    windows.add(from_events(first_window[:-10]), 0, wall_ms=0)
+    windows.add(from_events(second_window), 0, wall_ms=0)
     closed = windows.close_due(wall_ms=0)
-    assert [w.window_start_ms for w in closed] == [T0] * len({(e["service"], e["model"]) for e in first_window[:-10]})
-    late = windows.add(EventBatch.from_events(first_window[-10:]), 0, wall_ms=1)
+    series = {series_key(k, e) for e in first_window[:-10] for k in KEYSETS}
+    assert [w.window_start_ms for w in closed] == [T0] * len(series)
+    late = windows.add(from_events(first_window[-10:]), 0, wall_ms=1)
     assert late.late == 10 and late.added == 0
     counted = windows.take_late_counts()
-    assert sum(counted.values()) == 10
+    assert sum(counted.values()) == 10 * len(KEYSETS)  # each late event, in each of its series
     assert windows.take_late_counts() == {}
     assert_matches(closed, exact_windows(first_window[:-10]))
 
@@ -86,14 +87,15 @@ def test_quality_scores_are_averaged_per_name():
     for i, e in enumerate(events):
         e["quality_scores"] = {"faithfulness": i / 30} if i % 3 == 0 else {}
     windows = TumblingWindows(WINDOW_S, allowed_lateness_seconds=0)
-    windows.add(EventBatch.from_events(events), 0, wall_ms=0)
+    windows.add(from_events(events), 0, wall_ms=0)
     scored = {}
     for e in events:
         for name, value in e["quality_scores"].items():
-            scored.setdefault((e["service"], e["model"]), []).append(value)
+            for keyset in KEYSETS:
+                scored.setdefault(series_key(keyset, e), []).append(value)
     for window in windows.open.values():
         snap = window.snapshot()
-        values = scored.get(window.series[:2], [])
+        values = scored.get(window.series, [])
         assert snap["quality_counts"].get("faithfulness", 0) == len(values)
         if values:
             assert snap["quality_means"]["faithfulness"] == pytest.approx(np.mean(values))
@@ -104,16 +106,16 @@ def test_window_within_lateness_still_accepts_events():
     windows = TumblingWindows(WINDOW_S, allowed_lateness_seconds=30)
     straggler = next(e for e in events if e["ts"] < T0 + 60_000)
     rest = [e for e in events if e is not straggler and e["ts"] < T0 + 80_000]
-    windows.add(EventBatch.from_events(rest), 0, wall_ms=0)
-    result = windows.add(EventBatch.from_events([straggler]), 0, wall_ms=0)
+    windows.add(from_events(rest), 0, wall_ms=0)
+    result = windows.add(from_events([straggler]), 0, wall_ms=0)
     assert result.late == 0 and result.added == 1
 
 
 def test_revoked_partitions_drop_their_windows_and_stop_holding_event_time():
     events = make_events(600, 2 * 60_000)
     windows = TumblingWindows(WINDOW_S, allowed_lateness_seconds=0, partition_idle_seconds=60, partitions=(0, 1))
-    windows.add(EventBatch.from_events(events[:300]), 0, wall_ms=0)
-    windows.add(EventBatch.from_events(events[300:]), 1, wall_ms=0)
+    windows.add(from_events(events[:300]), 0, wall_ms=0)
+    windows.add(from_events(events[300:]), 1, wall_ms=0)
     before = windows.watermark.current(0)
     windows.drop_partitions({1})
     assert all(w.partitions == {0} for w in windows.open.values())

@@ -6,8 +6,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from inferwatch.processors.event_batch import STATUS_CODE, SeriesKey
+from inferwatch.processors.event_batch import STATUS_CODE
 from inferwatch.processors.sketches.latency_sketch import LatencySketch
+from inferwatch.processors.windows.keys import SeriesKey
 
 LATENCY_PERCENTILES = (0.50, 0.90, 0.95, 0.99)
 TTFT_PERCENTILES = (0.50, 0.95, 0.99)
@@ -19,6 +20,9 @@ class WindowAggregate:
     window_start_ms: int
     window_seconds: int
     hop_seconds: int = 0  # 0: tumbling; else a hopping window that starts every hop_seconds
+    # None: the whole series. A partition: that partition's part of a series of a key set that
+    # spans partitions (keys.py); such windows hold additive metrics only (no sketches fed).
+    source_partition: int | None = None
     partitions: set[int] = field(default_factory=set)  # Kafka partitions its events came from
     events: int = 0
     status_counts: np.ndarray = field(default_factory=lambda: np.zeros(len(STATUS_CODE), np.int64))
@@ -52,18 +56,19 @@ class WindowAggregate:
 
     def snapshot(self) -> dict:
         """The window's metrics as plain numbers (what Redis and ClickHouse get)."""
-        service, model, model_version = self.series
-        p50, p90, p95, p99 = self.latency_sketch.quantiles(LATENCY_PERCENTILES)
+        latency = self.latency_sketch.quantiles(LATENCY_PERCENTILES) if self.latency_sketch.count else [None] * 4
+        p50, p90, p95, p99 = latency
         ttft = self.ttft_sketch.quantiles(TTFT_PERCENTILES) if self.ttft_sketch.count else [None] * 3
         errors = int(self.status_counts[STATUS_CODE["ERROR"]])
         timeouts = int(self.status_counts[STATUS_CODE["TIMEOUT"]])
-        snapshot = {
-            "service": service,
-            "model": model,
-            "model_version": model_version,
+        return {
+            "keyset": self.series.keyset,
+            "series": self.series.label,
+            **self.series.as_dict(),
             "window_start_ms": self.window_start_ms,
             "window_seconds": self.window_seconds,
             "hop_seconds": self.hop_seconds,
+            "source_partition": -1 if self.source_partition is None else self.source_partition,
             "events": self.events,
             "requests_per_s": self.events / self.window_seconds,
             "ok": int(self.status_counts[STATUS_CODE["OK"]]),
@@ -76,7 +81,7 @@ class WindowAggregate:
             "latency_p90_ms": p90,
             "latency_p95_ms": p95,
             "latency_p99_ms": p99,
-            "latency_max_ms": self.latency_sketch.max,
+            "latency_max_ms": self.latency_sketch.max if self.latency_sketch.count else None,
             "ttft_p50_ms": ttft[0],
             "ttft_p95_ms": ttft[1],
             "ttft_p99_ms": ttft[2],
@@ -89,4 +94,3 @@ class WindowAggregate:
             "quality_means": {k: self.quality_sums[k] / n for k, n in self.quality_counts.items()},
             "quality_counts": dict(self.quality_counts),
         }
-        return snapshot

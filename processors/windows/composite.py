@@ -6,6 +6,8 @@ sketches merge exactly, so a 5-minute or 1-hour window holds what one window ove
 would. Pane state is therefore the only per-event work, whatever windows are configured.
 A window is final once the watermark passes its end plus the allowed lateness, i.e. once all its
 panes are closed; until then `open_windows` gives its partial value for live display.
+Panes merge per stream, (series, source partition): the part of a series that spans partitions
+gets its longer windows per partition too (keys.py).
 """
 
 from __future__ import annotations
@@ -13,8 +15,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from inferwatch.processors.event_batch import SeriesKey
 from inferwatch.processors.windows.aggregate import WindowAggregate
+from inferwatch.processors.windows.keys import SeriesKey
+
+Stream = tuple[SeriesKey, int | None]  # (series, source partition or None)
 
 _SPEC = re.compile(r"^(\d+)([smh])(?:/(\d+)([smh]))?$")
 _UNIT_S = {"s": 1, "m": 60, "h": 3600}
@@ -51,21 +55,23 @@ class CompositeWindows:
         self.pane_ms = pane_seconds * 1000
         self.lateness_ms = lateness_ms
         self.retention_ms = max((s.size_seconds for s in specs), default=0) * 1000
-        self._closed_panes: dict[SeriesKey, dict[int, WindowAggregate]] = {}
-        self._emitted: set[tuple[WindowSpec, SeriesKey, int]] = set()
+        self._closed_panes: dict[Stream, dict[int, WindowAggregate]] = {}
+        self._emitted: set[tuple[WindowSpec, Stream, int]] = set()
 
     def add_closed_panes(self, panes: list[WindowAggregate]) -> None:
         for pane in panes:
-            self._closed_panes.setdefault(pane.series, {})[pane.window_start_ms] = pane
+            self._closed_panes.setdefault((pane.series, pane.source_partition), {})[pane.window_start_ms] = pane
 
-    def _merge(self, spec: WindowSpec, series: SeriesKey, start_ms: int, open_panes: dict) -> WindowAggregate | None:
+    def _merge(self, spec: WindowSpec, stream: Stream, start_ms: int, open_panes: dict) -> WindowAggregate | None:
+        series, source_partition = stream
         window = None
         for pane_start in range(start_ms, start_ms + spec.size_seconds * 1000, self.pane_ms):
-            pane = self._closed_panes.get(series, {}).get(pane_start) or open_panes.get((series, pane_start))
+            pane = (self._closed_panes.get(stream, {}).get(pane_start)
+                    or open_panes.get((series, pane_start, source_partition)))
             if pane is None:
                 continue
             if window is None:
-                window = WindowAggregate(series, start_ms, spec.size_seconds, spec.hop_seconds)
+                window = WindowAggregate(series, start_ms, spec.size_seconds, spec.hop_seconds, source_partition)
             window.merge(pane)
         return window
 
@@ -74,15 +80,15 @@ class CompositeWindows:
         if watermark_ms is None:
             return []
         final = []
-        for series, panes in self._closed_panes.items():
+        for stream, panes in self._closed_panes.items():
             for spec in self.specs:
                 starts = {s for pane_start in panes for s in spec.starts_covering(pane_start)}
                 for start in sorted(starts):
-                    key = (spec, series, start)
+                    key = (spec, stream, start)
                     if key in self._emitted or start + spec.size_seconds * 1000 + self.lateness_ms > watermark_ms:
                         continue
                     self._emitted.add(key)
-                    final.append(self._merge(spec, series, start, {}))
+                    final.append(self._merge(spec, stream, start, {}))
         horizon = watermark_ms - self.lateness_ms - self.retention_ms
         for panes in self._closed_panes.values():
             for start in [s for s in panes if s < horizon]:
@@ -94,10 +100,11 @@ class CompositeWindows:
         """Partial values of the windows that contain a pane touched since the last update."""
         result, seen = [], set()
         for pane in touched_panes:
+            stream = (pane.series, pane.source_partition)
             for spec in self.specs:
                 for start in spec.starts_covering(pane.window_start_ms):
-                    key = (spec, pane.series, start)
+                    key = (spec, stream, start)
                     if key not in seen and key not in self._emitted:
                         seen.add(key)
-                        result.append(self._merge(spec, pane.series, start, open_panes))
+                        result.append(self._merge(spec, stream, start, open_panes))
         return result

@@ -1,4 +1,6 @@
-"""Tumbling event-time windows per (service, model, model_version): pure logic, no I/O.
+"""Tumbling event-time windows per series of each key set (see keys.py): pure logic, no I/O.
+
+A series of a key set that spans partitions gets one window per source partition (keys.py).
 
 Event time is the watermark over the partitions read (see watermark.py). A window closes once
 event time passes its end plus the allowed lateness; an event for a window that closed (or would
@@ -12,8 +14,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from inferwatch.processors.event_batch import STATUS_CODE, EventBatch, SeriesKey
+from inferwatch.processors.event_batch import STATUS_CODE, EventBatch, KeyedSeries
 from inferwatch.processors.windows.aggregate import WindowAggregate
+from inferwatch.processors.windows.keys import SeriesKey
 from inferwatch.processors.windows.watermark import PartitionWatermark
 
 @dataclass
@@ -37,7 +40,8 @@ class TumblingWindows:
         self.window_ms = window_seconds * 1000
         self.window_seconds = window_seconds
         self.lateness_ms = int(allowed_lateness_seconds * 1000)
-        self.open: dict[tuple[SeriesKey, int], WindowAggregate] = {}
+        # (series, window start, source partition or None: see keys.py) -> window
+        self.open: dict[tuple[SeriesKey, int, int | None], WindowAggregate] = {}
         self.late_by_series: dict[SeriesKey, int] = {}
         self.watermark = PartitionWatermark(partition_idle_seconds, partitions)
 
@@ -53,13 +57,14 @@ class TumblingWindows:
         else:
             on_time = window_start + self.window_ms + self.lateness_ms > now_ms
         late = int(len(batch) - on_time.sum())
-        if late:
-            late_series, late_counts = np.unique(batch.series_index[~on_time], return_counts=True)
-            for s, n in zip(late_series.tolist(), late_counts.tolist()):
-                key = batch.series[s]
-                self.late_by_series[key] = self.late_by_series.get(key, 0) + n
-
-        touched = self._aggregate(batch, window_start, on_time, partition)
+        touched = []
+        for keyed in batch.keyed:
+            if late:
+                late_series, late_counts = np.unique(keyed.index[~on_time], return_counts=True)
+                for s, n in zip(late_series.tolist(), late_counts.tolist()):
+                    key = keyed.series[s]
+                    self.late_by_series[key] = self.late_by_series.get(key, 0) + n
+            touched += self._aggregate(batch, keyed, window_start, on_time, partition)
         closed_by = int(window_start[on_time].max()) + self.window_ms + self.lateness_ms if late < len(batch) else 0
 
         self.watermark.observe(partition, int(batch.ts_ms.min()), int(batch.ts_ms.max()), wall_ms)
@@ -75,32 +80,35 @@ class TumblingWindows:
             del self.open[key]
         self.watermark.forget(partitions)
 
-    def _aggregate(self, batch: EventBatch, window_start: np.ndarray, on_time: np.ndarray,
-                   partition: int) -> list[WindowAggregate]:
+    def _aggregate(self, batch: EventBatch, keyed: KeyedSeries, window_start: np.ndarray,
+                   on_time: np.ndarray, partition: int) -> list[WindowAggregate]:
         idx = np.flatnonzero(on_time)
         if idx.size == 0:
             return []
         # One group per (series, window): sort once, then reduce each contiguous run with numpy.
-        group = batch.series_index[idx].astype(np.int64) << 40 | (window_start[idx] // self.window_ms)
+        group = keyed.index[idx].astype(np.int64) << 40 | (window_start[idx] // self.window_ms)
         order = np.argsort(group, kind="stable")
         idx, group = idx[order], group[order]
         bounds = np.flatnonzero(np.diff(group)) + 1
         touched = []
+        source_partition = partition if keyed.keyset.spans_partitions else None
         for run in np.split(idx, bounds):
             first = run[0]
-            key = (batch.series[batch.series_index[first]], int(window_start[first]))
+            key = (keyed.series[keyed.index[first]], int(window_start[first]), source_partition)
             window = self.open.get(key)
             if window is None:
-                window = self.open[key] = WindowAggregate(key[0], key[1], self.window_seconds)
+                window = self.open[key] = WindowAggregate(key[0], key[1], self.window_seconds,
+                                                          source_partition=source_partition)
             window.events += run.size
             window.partitions.add(partition)
             window.status_counts += np.bincount(batch.status[run], minlength=len(STATUS_CODE))
             window.input_tokens += int(batch.input_tokens[run].sum())
             window.output_tokens += int(batch.output_tokens[run].sum())
             window.cost_usd += float(np.nansum(batch.cost_usd[run]))
-            window.latency_sketch.add_many(batch.latency_ms[run])
-            ttft = batch.ttft_ms[run]
-            window.ttft_sketch.add_many(ttft[~np.isnan(ttft)])
+            if source_partition is None:  # percentiles only for whole series
+                window.latency_sketch.add_many(batch.latency_ms[run])
+                ttft = batch.ttft_ms[run]
+                window.ttft_sketch.add_many(ttft[~np.isnan(ttft)])
             failed = batch.error_type[run]
             failed = failed[failed != None]  # noqa: E711 (elementwise on an object array)
             if failed.size:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+from inferwatch.processors.windows.keys import KEY_FIELDS
 from inferwatch.sinks.clickhouse.sink import EVENT_COLUMNS, ROLLUP_COLUMNS
 
 _RESOURCE_FIELDS = ("gpu_util", "gpu_mem_mb", "cpu_util", "mem_mb")
@@ -20,8 +21,10 @@ def event_columns(events: list[dict]) -> dict[str, list]:
 
 
 def rollup_row(window: dict) -> dict:
-    """A closed window's snapshot (WindowAggregate.snapshot) as a window_rollups row."""
+    """A closed window's snapshot (WindowAggregate.snapshot) as a window_rollups row: the key
+    columns its key set does not have are ''."""
     row = {"window_start": window["window_start_ms"], "closed_at": int(time.time() * 1000)}
+    row.update((name, window.get(name, "")) for name in KEY_FIELDS)
     row.update((name, window[name]) for name in ROLLUP_COLUMNS if name not in row)
     return row
 

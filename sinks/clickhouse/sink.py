@@ -34,7 +34,7 @@ _TIME = pa.timestamp("ms", tz="UTC")
 
 class Column(NamedTuple):
     name: str
-    kind: str  # uuid, time, lc (LowCardinality string), str, bytes, bool, f64, u32, u64, i32, i64, map_f64, map_str
+    kind: str  # uuid, time, lc (LowCardinality string), str, bytes, bool, f64, u32, u64, i32, i64, map_f64, map_u64, map_str
     nullable: bool = False
 
 
@@ -56,14 +56,20 @@ EVENT_SPEC = (
     Column("mem_mb", "f64", True),
     Column("prompt_text", "str", True), Column("response_text", "str", True), Column("attributes", "map_str"),
 )
+# With migration 004's columns where its AFTER clauses put them.
 ROLLUP_SPEC = (
-    Column("window_start", "time"), Column("window_seconds", "u32"),
-    Column("service", "lc"), Column("model", "lc"), Column("model_version", "lc"),
+    Column("window_start", "time"), Column("window_seconds", "u32"), Column("hop_seconds", "u32"),
+    Column("keyset", "lc"),
+    Column("service", "lc"), Column("model", "lc"), Column("model_version", "lc"), Column("tenant_id", "lc"),
+    Column("route", "lc"), Column("source_partition", "i32"),
     Column("events", "u64"), Column("ok", "u64"), Column("errors", "u64"), Column("timeouts", "u64"),
     Column("filtered", "u64"),
-    Column("latency_p50_ms", "f64"), Column("latency_p95_ms", "f64"), Column("latency_p99_ms", "f64"),
-    Column("latency_max_ms", "f64"),
+    Column("latency_p50_ms", "f64", True), Column("latency_p90_ms", "f64", True),
+    Column("latency_p95_ms", "f64", True), Column("latency_p99_ms", "f64", True),
+    Column("latency_max_ms", "f64", True),
+    Column("ttft_p50_ms", "f64", True), Column("ttft_p95_ms", "f64", True), Column("ttft_p99_ms", "f64", True),
     Column("input_tokens", "u64"), Column("output_tokens", "u64"), Column("cost_usd", "f64"),
+    Column("error_types", "map_u64"), Column("quality_means", "map_f64"), Column("quality_counts", "map_u64"),
     Column("closed_at", "time"),
 )
 DEAD_LETTER_SPEC = (
@@ -223,6 +229,8 @@ def _arrow_array(col: Column, values: Sequence) -> pa.Array:
         return pa.array([v.encode() if isinstance(v, str) else v for v in values], type=pa.binary())
     if kind == "map_f64":
         return _map_array(values, pa.float64())
+    if kind == "map_u64":
+        return _map_array(values, pa.uint64())
     if kind == "map_str":
         return _map_array(values, pa.string())
     # from_pandas: NaN is NULL, the only way a numpy float column can say "missing".

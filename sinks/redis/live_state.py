@@ -1,14 +1,19 @@
 """Live window state and alerts in Redis, for dashboards and the alert engine.
 
 Key layout (documented in the README, "Live state in Redis"):
-- ``iw:window:<window_seconds>[/<hop_seconds>]:<service>|<model>|<model_version>:<window_start_ms>``
-  hash (the hop only for hopping windows) with the
-  window's metrics (see WindowAggregate.snapshot; counts per error type as ``error_type:<name>``,
+- ``iw:window:<keyset>:<window_seconds>[/<hop_seconds>]:<series>:<window_start_ms>[:p<partition>]``
+  hash (the hop only for hopping windows; <series> is the key set's field values joined by ``|``,
+  e.g. ``iw:window:model:60:chat-api|llama-3.1-8b|v7:1763812920000``; the partition only for the
+  per-partition parts of a key set that spans partitions, which readers add up, see
+  processors/windows/keys.py) with ``keyset``, ``series``, the key set's fields by name
+  (service, model, ...), ``source_partition`` (-1: whole series) and the window's metrics (see WindowAggregate.snapshot; counts per error type as ``error_type:<name>``,
   quality scores as ``quality:<name>:mean`` / ``quality:<name>:count``) plus ``state``
   (open|closed) and ``updated_at_ms``; expires after ``redis_window_ttl_seconds``.
 - ``iw:windows`` sorted set of those keys scored by window start, to list recent windows.
 - ``iw:alerts`` stream of alert records (capped, approximately, at 10,000 entries).
 - ``iw:counters`` hash of pipeline counters (events, batch_messages, dead_letters, late_events).
+- ``iw:late`` hash: events that arrived after their window closed, per ``<keyset>:<series>``
+  (they are in no window, and stored raw in ClickHouse like every event).
 - ``iw:sink`` hash: the ClickHouse sink's backlog and counts, written by the sink itself
   (see sinks/clickhouse/kafka_sink.py).
 
@@ -29,6 +34,7 @@ WINDOW_PREFIX = "iw:window"
 WINDOW_INDEX = "iw:windows"
 ALERT_STREAM = "iw:alerts"
 COUNTERS = "iw:counters"
+LATE_EVENTS = "iw:late"
 SINK_STATS = "iw:sink"
 ALERT_STREAM_MAXLEN = 10_000
 
@@ -45,9 +51,10 @@ def _redis_fields(snapshot: dict) -> dict:
 
 
 def window_key(snapshot: dict) -> str:
-    series = f"{snapshot['service']}|{snapshot['model']}|{snapshot['model_version']}"
     hop = f"/{snapshot['hop_seconds']}" if snapshot["hop_seconds"] else ""
-    return f"{WINDOW_PREFIX}:{snapshot['window_seconds']}{hop}:{series}:{snapshot['window_start_ms']}"
+    part = f":p{snapshot['source_partition']}" if snapshot["source_partition"] >= 0 else ""
+    return (f"{WINDOW_PREFIX}:{snapshot['keyset']}:{snapshot['window_seconds']}{hop}:{snapshot['series']}:"
+            f"{snapshot['window_start_ms']}{part}")
 
 
 # Writes an open window's fields unless the window is already closed: after a rebalance, a worker
@@ -85,6 +92,7 @@ class LiveStateWriter:
         closed_windows: list[dict],
         alerts: list[dict],
         counters: dict[str, int],
+        late_by_series: dict[str, int],
     ) -> None:
         """`closed_windows` must be ones this worker claimed (claim_closed)."""
         now_ms = int(time.time() * 1000)
@@ -104,9 +112,10 @@ class LiveStateWriter:
             pipe.zremrangebyscore(WINDOW_INDEX, "-inf", now_ms - self.window_ttl_seconds * 1000)
         for alert in alerts:
             pipe.xadd(ALERT_STREAM, alert, maxlen=ALERT_STREAM_MAXLEN, approximate=True)
-        for name, increment in counters.items():
-            if increment:
-                pipe.hincrby(COUNTERS, name, increment)
+        for hash_name, increments in ((COUNTERS, counters), (LATE_EVENTS, late_by_series)):
+            for name, increment in increments.items():
+                if increment:
+                    pipe.hincrby(hash_name, name, increment)
         pipe.execute()
 
 
