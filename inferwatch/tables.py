@@ -49,23 +49,26 @@ WINDOW_COLUMNS = ("window", "size", "state", "keyset", "series", "events", "erro
                   "latency_p50_ms", "latency_p95_ms", "latency_p99_ms", "cost_usd")
 
 
+FEEDBACK_COLUMNS = ("window", "size", "state", "keyset", "series", "feedback", "thumbs_up", "thumbs_down",
+                    "positive_ratio", "rating_mean")
+
+
 def format_windows(windows: list[dict]) -> str:
-    """Live windows as read from Redis (values are strings). A series that spans partitions shows
-    one row per partition (`series@p<n>`) with no percentiles (processors/windows/keys.py)."""
-    def size(w: dict) -> str:
-        return w["window_seconds"] + "s" + (f"/{w['hop_seconds']}s" if w["hop_seconds"] != "0" else "")
-
-    def series(w: dict) -> str:
-        return w["series"] + (f"@p{w['source_partition']}" if w["source_partition"] != "-1" else "")
-
+    """Live windows as read from Redis (values are strings): request windows, then feedback
+    windows if any. A series that spans partitions shows one row per partition (`series@p<n>`),
+    with no percentiles (processors/windows/keys.py)."""
     def number(w: dict, name: str) -> float | None:
         return float(w[name]) if name in w else None
 
-    rows = []
-    for w in sorted(windows, key=lambda w: (w["keyset"], w["series"], int(w["window_seconds"]), int(w["hop_seconds"]),
-                                            int(w["window_start_ms"]), int(w["source_partition"]))):
+    def row(w: dict, metrics: tuple[str, ...]) -> list:
         start = time.strftime("%H:%M:%S", time.gmtime(int(w["window_start_ms"]) / 1000))
-        rows.append([start, size(w), w["state"], w["keyset"], series(w), int(w["events"]),
-                     int(w["errors"]), int(w["timeouts"]), number(w, "latency_p50_ms"),
-                     number(w, "latency_p95_ms"), number(w, "latency_p99_ms"), float(w["cost_usd"])])
-    return format_table(list(WINDOW_COLUMNS), rows)
+        size = w["window_seconds"] + "s" + (f"/{w['hop_seconds']}s" if w["hop_seconds"] != "0" else "")
+        series = w["series"] + (f"@p{w['source_partition']}" if w["source_partition"] != "-1" else "")
+        return [start, size, w["state"], w["keyset"], series, *(number(w, name) for name in metrics)]
+
+    ordered = sorted(windows, key=lambda w: (w["keyset"], w["series"], int(w["window_seconds"]), int(w["hop_seconds"]),
+                                             int(w["window_start_ms"]), int(w["source_partition"])))
+    requests = [row(w, WINDOW_COLUMNS[5:]) for w in ordered if "events" in w]
+    feedback = [row(w, FEEDBACK_COLUMNS[5:]) for w in ordered if "feedback" in w]
+    out = format_table(list(WINDOW_COLUMNS), requests)
+    return out + ("\n\n" + format_table(list(FEEDBACK_COLUMNS), feedback) if feedback else "")

@@ -1,4 +1,4 @@
-"""The Faust app: one agent over the events topic, one live-update timer, and the /sql page.
+"""The Faust app: agents over the events and feedback topics, one live-update timer, the /sql page.
 
 The worker owns the ClickHouse connection (with chdb, the database path can be open in one
 process only); analysts' `inferwatch sql` reaches it through the /sql page while it runs.
@@ -16,12 +16,13 @@ import faust
 from faust.web import Request, Response, View
 
 from inferwatch.processors.pipeline import MonitoringPipeline, RawMessage
+from inferwatch.processors.windows.feedback import KEYSET as FEEDBACK_KEYSET
 from inferwatch.schemas.registry import schema_ids
 from inferwatch.schemas.wire import EventCodec
 from inferwatch.settings import Settings
 from inferwatch.sinks.clickhouse.clickhouse_thread import ClickHouseThread
 from inferwatch.sinks.clickhouse.kafka_sink import ClickHouseEventSink
-from inferwatch.sinks.clickhouse.rows import alert_row, rollup_row
+from inferwatch.sinks.clickhouse.rows import alert_row, feedback_rollup_row, rollup_row
 from inferwatch.sinks.redis.live_state import LiveStateWriter
 
 log = logging.getLogger(__name__)
@@ -43,6 +44,7 @@ def create_app(settings: Settings) -> faust.App:
         stream_wait_empty=False,
     )
     events_topic = app.topic(settings.events_topic, key_serializer="raw", value_serializer="raw")
+    feedback_topic = app.topic(settings.feedback_topic, key_serializer="raw", value_serializer="raw")
     dlq_topic = app.topic(settings.dlq_topic, key_serializer="raw", value_serializer="raw")
 
     pipeline = MonitoringPipeline(settings, EventCodec(schema_ids(settings.schema_registry_url)))
@@ -60,35 +62,38 @@ def create_app(settings: Settings) -> faust.App:
         event_sink.stop()
         clickhouse.close()
 
-    # The agent's stream, to ack through: offsets are committed only once every window a message
-    # fed is closed and written (see TumblingWindows), so a restart or a rebalance re-reads
-    # exactly what no written window holds.
-    agent_stream = []
+    async def batches(stream):
+        """The stream's messages, a take at a time. Each carries (stream, event) to ack through:
+        offsets are committed only once every window a message fed is closed and written (see
+        TumblingWindows), so a restart or a rebalance re-reads exactly what no written window holds."""
+        async for kafka_events in stream.noack_take(settings.take_max_messages, within=settings.take_within_seconds):
+            yield [RawMessage(e.message.topic, e.message.partition, e.message.offset, e.message.key,
+                              e.message.value, ack_token=(stream, e))
+                   for e in kafka_events]
+
+    async def send_dead_letters(dead_letters):
+        for dead in dead_letters:
+            await dlq_topic.send(
+                key=dead.message.key,
+                value=dead.message.value or b"",
+                headers=[
+                    ("inferwatch.reason", dead.reason.encode()),
+                    ("inferwatch.source", f"{dead.message.topic}/{dead.message.partition}/{dead.message.offset}".encode()),
+                ],
+            )
+        if dead_letters:
+            now_ms = int(time.time() * 1000)
+            await clickhouse.call(sink.insert_dead_letters, [d.as_row(now_ms) for d in dead_letters])
 
     @app.agent(events_topic)
     async def monitor(stream):
-        agent_stream.append(stream)
-        async for kafka_events in stream.noack_take(
-            settings.take_max_messages, within=settings.take_within_seconds
-        ):
-            messages = [
-                RawMessage(e.message.topic, e.message.partition, e.message.offset, e.message.key,
-                           e.message.value, ack_token=e)
-                for e in kafka_events
-            ]
-            outcome = pipeline.process(messages)
-            now_ms = int(time.time() * 1000)
-            for dead in outcome.dead_letters:
-                await dlq_topic.send(
-                    key=dead.message.key,
-                    value=dead.message.value or b"",
-                    headers=[
-                        ("inferwatch.reason", dead.reason.encode()),
-                        ("inferwatch.source", f"{dead.message.topic}/{dead.message.partition}/{dead.message.offset}".encode()),
-                    ],
-                )
-            if outcome.dead_letters:
-                await clickhouse.call(sink.insert_dead_letters, [d.as_row(now_ms) for d in outcome.dead_letters])
+        async for messages in batches(stream):
+            await send_dead_letters(pipeline.process(messages).dead_letters)
+
+    @app.agent(feedback_topic)
+    async def monitor_feedback(stream):
+        async for messages in batches(stream):
+            await send_dead_letters(pipeline.process_feedback(messages))
 
     # Updates not yet written (Redis or ClickHouse failed): retried, in order, on the next tick.
     unwritten: list = []
@@ -112,13 +117,17 @@ def create_app(settings: Settings) -> faust.App:
                              update.late_by_series)
             update.written.add("redis")
         if "clickhouse" not in update.written:
-            if update.closed_windows:
-                await clickhouse.call(sink.insert_rollups, [rollup_row(w) for w in update.closed_windows])
+            request_windows = [w for w in update.closed_windows if w["keyset"] != FEEDBACK_KEYSET]
+            feedback_windows = [w for w in update.closed_windows if w["keyset"] == FEEDBACK_KEYSET]
+            if request_windows:
+                await clickhouse.call(sink.insert_rollups, [rollup_row(w) for w in request_windows])
+            if feedback_windows:
+                await clickhouse.call(sink.insert_feedback_rollups, [feedback_rollup_row(w) for w in feedback_windows])
             if update.alerts:
                 await clickhouse.call(sink.insert_alerts, [alert_row(a) for a in update.alerts])
             update.written.add("clickhouse")
-        for event in update.ackable:
-            await agent_stream[0].ack(event)
+        for stream, event in update.ackable:
+            await stream.ack(event)
         if update.ackable:
             # Commit now rather than on Faust's timer: a rebalance in between would hand the new
             # owner offsets whose windows were already written, and they would be written twice.
@@ -126,7 +135,8 @@ def create_app(settings: Settings) -> faust.App:
 
     @app.on_partitions_revoked.connect
     async def forget_revoked(app_, revoked, **kwargs):
-        pipeline.drop_partitions({tp.partition for tp in revoked if tp.topic == settings.events_topic})
+        pipeline.drop_partitions({tp.partition for tp in revoked if tp.topic == settings.events_topic},
+                                 {tp.partition for tp in revoked if tp.topic == settings.feedback_topic})
 
     @app.page("/sql")
     class SqlView(View):

@@ -1,9 +1,9 @@
 """What the worker does with each batch of Kafka messages, independent of Faust.
 
-decode -> dead letters for what does not decode -> windows (per partition) -> raw rows for
-ClickHouse; and, on the live-update tick, open windows to Redis, closed windows to Redis and
-ClickHouse, alerts to Redis, ClickHouse and the log. The Faust agent (processors/app.py) only
-feeds it messages and runs its I/O off the event loop.
+decode -> dead letters for what does not decode -> windows (per partition), for inference
+events (`process`) and for feedback (`process_feedback`); and, on the live-update tick, open
+windows to Redis, closed windows to Redis and ClickHouse, alerts to Redis, ClickHouse and the log.
+The Faust agents (processors/app.py) only feed it messages and run its I/O off the event loop.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from inferwatch.processors.alerts.p99_latency import P99LatencyRule
 from inferwatch.processors.event_batch import EventBatch
 from inferwatch.processors.windows.aggregate import WindowAggregate
 from inferwatch.processors.windows.composite import CompositeWindows, WindowSpec
+from inferwatch.processors.windows.feedback import FeedbackWindows
 from inferwatch.processors.windows.keys import parse_keysets
 from inferwatch.processors.windows.tumbling import TumblingWindows
 from inferwatch.schemas.wire import EventCodec, WireFormatError
@@ -70,18 +71,36 @@ class LiveUpdate:
     written: set[str] = field(default_factory=set)  # the sinks this update already reached
 
 
+class PendingAcks:
+    """Messages whose windows are not all closed yet, in order: (closed_by_ms, partition, token)."""
+
+    def __init__(self) -> None:
+        self._entries: list[tuple[int, int, object]] = []
+
+    def add(self, closed_by_ms: int, partition: int, tokens: list[object]) -> None:
+        """closed_by_ms 0: ackable at once (a dead letter)."""
+        self._entries.extend((closed_by_ms, partition, token) for token in tokens)
+
+    def release(self, watermark_ms: float | None) -> list[object]:
+        """The tokens whose windows the watermark has closed; the others stay."""
+        ackable, self._entries = _split(
+            self._entries, lambda e: e[0] == 0 or (watermark_ms is not None and e[0] <= watermark_ms))
+        return [token for _, _, token in ackable]
+
+    def drop_partitions(self, partitions: set[int]) -> None:
+        self._entries = [e for e in self._entries if e[1] not in partitions]
+
+
 class MonitoringPipeline:
     def __init__(self, settings: Settings, codec: EventCodec):
         self.codec = codec
         self.keysets = parse_keysets(settings.window_keys)
-        self.windows = TumblingWindows(
-            settings.window_seconds,
-            settings.allowed_lateness_seconds,
-            settings.partition_idle_seconds,
-            # All the topic's partitions count as assigned until revoked; one this worker never
-            # reads holds event time back for partition_idle_seconds only (watermark.py).
-            partitions=tuple(range(settings.kafka_partitions)),
-        )
+        # All the topic's partitions count as assigned until revoked; one this worker never reads
+        # holds event time back for partition_idle_seconds only (watermark.py).
+        timing = (settings.window_seconds, settings.allowed_lateness_seconds, settings.partition_idle_seconds)
+        partitions = tuple(range(settings.kafka_partitions))
+        self.windows = TumblingWindows(*timing, partitions=partitions)
+        self.feedback_windows = FeedbackWindows(*timing, partitions=partitions)
         self.composite = CompositeWindows(
             [WindowSpec.parse(text, settings.window_seconds) for text in settings.extra_windows],
             settings.window_seconds, self.windows.lateness_ms,
@@ -90,8 +109,10 @@ class MonitoringPipeline:
             settings.alert_p99_latency_ms, settings.alert_min_events, keyset=self.keysets[0].name
         )
         self._touched: dict[int, WindowAggregate] = {}
-        self._unacked: list[tuple[int, int, object]] = []  # (closed_by_ms, partition, ack_token)
-        self._counters = {"events": 0, "batch_messages": 0, "dead_letters": 0, "late_events": 0}
+        self._event_acks, self._feedback_acks = PendingAcks(), PendingAcks()
+        self._feedback_changed = False  # feedback arrived since the last live update
+        self._counters = dict.fromkeys(
+            ("events", "batch_messages", "dead_letters", "late_events", "feedback", "late_feedback"), 0)
 
     def process(self, messages: list[RawMessage], wall_ms: float | None = None) -> BatchOutcome:
         wall_ms = time.time() * 1000 if wall_ms is None else wall_ms
@@ -103,7 +124,7 @@ class MonitoringPipeline:
                 decoded = self.codec.decode(message.value)
             except WireFormatError as exc:
                 dead_letters.append(DeadLetter(message, str(exc)))
-                self._unacked.append((0, message.partition, message.ack_token))
+                self._event_acks.add(0, message.partition, [message.ack_token])
                 continue
             by_partition.setdefault(message.partition, []).extend(decoded)
             tokens_by_partition.setdefault(message.partition, []).append(message.ack_token)
@@ -114,17 +135,44 @@ class MonitoringPipeline:
             for window in result.touched:
                 self._touched[id(window)] = window
             events.extend(partition_events)
-            self._unacked.extend((result.closed_by_ms, partition, t) for t in tokens_by_partition[partition])
+            self._event_acks.add(result.closed_by_ms, partition, tokens_by_partition[partition])
         self._counters["events"] += len(events)
         self._counters["batch_messages"] += len(messages) - len(dead_letters)
-        self._counters["dead_letters"] += len(dead_letters)
         self._counters["late_events"] += late
+        self._count_dead_letters(dead_letters)
+        return BatchOutcome(events, dead_letters, late)
+
+    def process_feedback(self, messages: list[RawMessage], wall_ms: float | None = None) -> list[DeadLetter]:
+        """Feedback messages (one FeedbackEvent each) into the feedback windows; returns the dead letters."""
+        wall_ms = time.time() * 1000 if wall_ms is None else wall_ms
+        by_partition: dict[int, tuple[list[dict], list[object]]] = {}
+        dead_letters = []
+        for message in messages:
+            try:
+                record = self.codec.decode_feedback(message.value)
+            except WireFormatError as exc:
+                dead_letters.append(DeadLetter(message, str(exc)))
+                self._feedback_acks.add(0, message.partition, [message.ack_token])
+                continue
+            records, tokens = by_partition.setdefault(message.partition, ([], []))
+            records.append(record)
+            tokens.append(message.ack_token)
+        for partition, (records, tokens) in by_partition.items():
+            late, closed_by = self.feedback_windows.add(records, partition, wall_ms)
+            self._feedback_acks.add(closed_by, partition, tokens)
+            self._counters["feedback"] += len(records)
+            self._counters["late_feedback"] += late
+            self._feedback_changed = True
+        self._count_dead_letters(dead_letters)
+        return dead_letters
+
+    def _count_dead_letters(self, dead_letters: list[DeadLetter]) -> None:
+        self._counters["dead_letters"] += len(dead_letters)
         for dead in dead_letters:
             log.warning(
                 "dead letter %s[%d]@%d: %s", dead.message.topic, dead.message.partition,
                 dead.message.offset, dead.reason,
             )
-        return BatchOutcome(events, dead_letters, late)
 
     def live_update(self, wall_ms: float | None = None) -> LiveUpdate:
         """Close due windows, evaluate alerts and collect what changed since the last update."""
@@ -142,25 +190,31 @@ class MonitoringPipeline:
         counters, self._counters = self._counters, dict.fromkeys(self._counters, 0)
         for alert in alerts:
             log.warning("ALERT %s", alert.message)
-        watermark = self.windows.watermark.current(wall_ms)
-        ackable, self._unacked = _split(self._unacked, lambda u: u[0] == 0 or (watermark is not None and u[0] <= watermark))
+        closed_feedback = self.feedback_windows.close_due(wall_ms)
+        open_feedback = list(self.feedback_windows.open.values()) if self._feedback_changed else []
+        self._feedback_changed = False
+        ackable = (self._event_acks.release(self.windows.watermark.current(wall_ms))
+                   + self._feedback_acks.release(self.feedback_windows.watermark.current(wall_ms)))
         return LiveUpdate(
-            open_windows=[w.snapshot() for w in open_panes + open_composites],
-            closed_windows=[w.snapshot() for w in closed + closed_composites],
+            open_windows=[w.snapshot() for w in open_panes + open_composites + open_feedback],
+            closed_windows=[w.snapshot() for w in closed + closed_composites + closed_feedback],
             alerts=[a.as_dict() for a in alerts],
             counters=counters,
             late_by_series={f"{key.keyset}:{key.label}": n for key, n in self.windows.take_late_counts().items()},
-            ackable=[token for _, _, token in ackable],
+            ackable=ackable,
         )
 
-    def drop_partitions(self, partitions: set[int]) -> None:
-        """This worker no longer reads these partitions (rebalance): drop what came from them.
+    def drop_partitions(self, event_partitions: set[int], feedback_partitions: set[int]) -> None:
+        """This worker no longer reads these partitions of the events and feedback topics
+        (rebalance): drop what came from them.
 
         Their uncommitted messages go to the new owner, which rebuilds those windows from them.
         """
-        self.windows.drop_partitions(partitions)
-        self._touched = {k: w for k, w in self._touched.items() if not w.partitions & partitions}
-        self._unacked = [u for u in self._unacked if u[1] not in partitions]
+        self.windows.drop_partitions(event_partitions)
+        self._touched = {k: w for k, w in self._touched.items() if not w.partitions & event_partitions}
+        self._event_acks.drop_partitions(event_partitions)
+        self.feedback_windows.drop_partitions(feedback_partitions)
+        self._feedback_acks.drop_partitions(feedback_partitions)
 
 
 def _split(items: list, condition) -> tuple[list, list]:

@@ -1,4 +1,7 @@
-"""Exact per-window metrics computed straight from events: what the pipeline must reproduce."""
+"""Exact per-window metrics computed straight from events and feedback: what the pipeline must
+reproduce; and the feedback the tests send."""
+
+import uuid
 
 import numpy as np
 import pytest
@@ -104,3 +107,43 @@ def assert_window_matches(key, got, exp):
             assert got.get(name) is None, (key, name)
         else:
             assert float(got[name]) == pytest.approx(exp[exact_name], rel=0.01), (key, name)
+
+
+def exact_feedback_windows(records, window_s=WINDOW_S):
+    """Per (service, model or "", window start) feedback counts computed directly."""
+    out = {}
+    for r in records:
+        key = (r["service"], r["model"] or "", r["ts"] - r["ts"] % (window_s * 1000))
+        w = out.setdefault(key, {"feedback": 0, "thumbs_up": 0, "thumbs_down": 0, "ratings": [], "hallucinations": 0,
+                                 "judged": 0, "faithfulness": []})
+        w["feedback"] += 1
+        w["thumbs_up"] += r["thumbs"] == 1
+        w["thumbs_down"] += r["thumbs"] == -1
+        if r["rating"] is not None:
+            w["ratings"].append(r["rating"])
+        if r["hallucination"] is not None:
+            w["judged"] += 1
+            w["hallucinations"] += r["hallucination"]
+        w["faithfulness"] += r["eval_scores"].values()
+    return out
+
+
+FEEDBACK_SERIES = [("chat-api", "llama-3.1-8b-chat-ft"), ("support-bot", "mistral-7b-support-ft"), ("chat-api", None)]
+
+
+def make_feedback(n, start_ms, span_ms, seed=3):
+    """n feedback records with random thumbs, ratings, judgements and scores, ts in [start, start + span)."""
+    rng = np.random.default_rng(seed)
+    records = []
+    for ts in np.sort(start_ms + rng.integers(0, span_ms, n)).tolist():
+        service, model = FEEDBACK_SERIES[rng.integers(len(FEEDBACK_SERIES))]
+        records.append({
+            "feedback_id": str(uuid.uuid4()), "ts": ts, "request_id": uuid.uuid4().hex, "service": service,
+            "model": model, "source": "USER",
+            "thumbs": [None, 1, -1][rng.integers(3)],
+            "rating": float(rng.integers(1, 6)) if rng.random() < 0.3 else None,
+            "eval_scores": {"faithfulness": float(rng.random())} if rng.random() < 0.2 else {},
+            "hallucination": [None, True, False][rng.integers(3)],
+            "judge": None, "comment": None, "user_id": None, "attributes": {},
+        })
+    return records

@@ -26,7 +26,8 @@ def test_every_table_has_a_replicated_local_table_with_the_same_columns_and_a_di
     ddl = cluster_ddl("prod")
     local = {m[1]: (columns(m[2]), m[3]) for m in TABLE.finditer(ddl)}
     distributed = dict(DISTRIBUTED.findall(ddl))
-    assert set(single) == {"inference_events", "window_rollups", "dead_letters", "alerts", "feedback", "drift_metrics"}
+    assert set(single) == {"inference_events", "window_rollups", "dead_letters", "alerts", "feedback", "drift_metrics",
+                           "feedback_rollups"}
     assert set(local) == {f"{t}_local" for t in single}
     assert distributed == {t: f"{t}_local" for t in single}
     for table, (cols, engine) in single.items():

@@ -28,6 +28,7 @@ from inferwatch.sinks.clickhouse.sink import (
     DEAD_LETTER_COLUMNS,
     DRIFT_COLUMNS,
     EVENT_COLUMNS,
+    FEEDBACK_ROLLUP_COLUMNS,
     ROLLUP_COLUMNS,
     TABLES,
     ClickHouseSink,
@@ -111,6 +112,7 @@ def test_schema_applies_twice_and_matches_the_column_constants(sink):
     sink.ensure_schema()
     sink.ensure_schema()
     for table, names in [("inference_events", EVENT_COLUMNS), ("window_rollups", ROLLUP_COLUMNS),
+                         ("feedback_rollups", FEEDBACK_ROLLUP_COLUMNS),
                          ("dead_letters", DEAD_LETTER_COLUMNS), ("alerts", ALERT_COLUMNS),
                          ("drift_metrics", DRIFT_COLUMNS)]:
         # Stored columns only: `resources` (EPHEMERAL) exists for the Avro insert alone.

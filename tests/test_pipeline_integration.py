@@ -1,9 +1,10 @@
 """End to end on the real stack: publisher -> Kafka -> Faust worker -> Redis + ClickHouse (chdb).
 
-Produces N events with known content plus K malformed messages, then checks that exactly the N
-events reach ClickHouse, that every window in Redis and in ClickHouse matches an exact
-computation over the produced events, and that the malformed messages land in the dead-letter
-topic with their reasons while the worker keeps going.
+Produces N events with known content plus K malformed messages, and feedback on its own topic
+(one malformed message too), then checks that exactly the N events reach ClickHouse, that every
+window in Redis and in ClickHouse, request and feedback windows, matches an exact computation over
+what was produced, and that the malformed messages land in the dead-letter topic with their
+reasons while the worker keeps going.
 """
 
 from __future__ import annotations
@@ -24,7 +25,16 @@ from inferwatch.producers.publisher import EventPublisher
 from inferwatch.producers.traffic_model import TrafficModel
 from inferwatch.query import query_worker
 from inferwatch.sinks.redis.live_state import COUNTERS, read_windows
-from exact import add_partials, all_counted, assert_window_matches, exact_windows, from_redis, window_series
+from exact import (
+    add_partials,
+    all_counted,
+    assert_window_matches,
+    exact_feedback_windows,
+    exact_windows,
+    from_redis,
+    make_feedback,
+    window_series,
+)
 from workers import Worker, wait_for
 from inferwatch.schemas.registry import local_schema_ids
 from inferwatch.schemas.wire import EventCodec
@@ -42,6 +52,8 @@ MALFORMED = {
         TrafficModel(seed=1).events(np.array([1_700_000_000_000]))
     )[:-3]: "undecodable Avro body",
 }
+MALFORMED_FEEDBACK = b"\x00\x00\x00\x00\x03" + b"\xff" * 12  # framed with the feedback schema id, body garbage
+N_FEEDBACK = 1_500
 SINGLE_EVENT_MESSAGES = 200
 DEADLINE_S = 180
 
@@ -70,8 +82,9 @@ def worker(pipeline_settings):
 
 
 @pytest.fixture(scope="module")
-def produced(pipeline_settings, worker):
-    """Publish N events over SPAN_WINDOWS windows of the past, malformed messages half-way."""
+def sent(pipeline_settings, worker):
+    """Publish N events over SPAN_WINDOWS windows of the past, malformed messages half-way, and
+    feedback over the same windows; returns (events, feedback)."""
     window_ms = WINDOW_S * 1000
     t0 = int(time.time() * 1000 - 10 * window_ms) // window_ms * window_ms
     rng = np.random.default_rng(11)
@@ -91,7 +104,24 @@ def produced(pipeline_settings, worker):
             publisher.poll()
     assert publisher.flush(60) == 0
     assert publisher.stats.events_failed == 0
-    return events
+    feedback = make_feedback(N_FEEDBACK, t0, SPAN_WINDOWS * window_ms, seed=12)
+    feedback_publisher = EventPublisher(pipeline_settings, topic=pipeline_settings.feedback_topic)
+    for i, record in enumerate(feedback):  # keyed by request_id, as the SDK sends it
+        feedback_publisher.send_raw(feedback_publisher.codec.encode_feedback(record), key=record["request_id"].encode())
+        if i == N_FEEDBACK // 2:
+            feedback_publisher.send_raw(MALFORMED_FEEDBACK, key=b"bad")
+    assert feedback_publisher.flush(60) == 0
+    return events, feedback
+
+
+@pytest.fixture(scope="module")
+def produced(sent):
+    return sent[0]
+
+
+@pytest.fixture(scope="module")
+def feedback_sent(sent):
+    return sent[1]
 
 
 def test_every_event_reaches_clickhouse_exactly_once(worker, produced):
@@ -110,7 +140,8 @@ def test_windows_in_redis_and_clickhouse_match_exact_computation(pipeline_settin
 
     def closed_panes():
         windows = [from_redis(w) for w in read_windows(client, limit=2000)
-                   if w["state"] == "closed" and w["window_seconds"] == str(WINDOW_S) and w["hop_seconds"] == "0"]
+                   if w["state"] == "closed" and w["window_seconds"] == str(WINDOW_S) and w["hop_seconds"] == "0"
+                   and w["keyset"] != "feedback"]
         return windows if all_counted(windows, N_EVENTS) else None
 
     redis_windows = add_partials(
@@ -138,7 +169,44 @@ def test_windows_in_redis_and_clickhouse_match_exact_computation(pipeline_settin
     assert int(client.hget(COUNTERS, "late_events") or 0) == 0
 
 
-def test_malformed_messages_go_to_dead_letters_and_worker_keeps_going(pipeline_settings, worker, produced):
+def test_feedback_windows_in_redis_and_clickhouse_match_exact_counts(pipeline_settings, worker, feedback_sent):
+    _, web_url, _ = worker
+    expected = exact_feedback_windows(feedback_sent, WINDOW_S)
+    client = redis.Redis.from_url(pipeline_settings.resolved_redis_url)
+
+    def closed_feedback_windows():
+        windows = [w for w in read_windows(client, limit=2000) if w["keyset"] == "feedback" and w["state"] == "closed"]
+        return windows if sum(int(w["feedback"]) for w in windows) == N_FEEDBACK else None
+
+    columns, rows = [], []
+
+    def rollups():
+        nonlocal columns, rows
+        columns, rows = query_worker(web_url, "SELECT service, model, toUnixTimestamp(window_start) * 1000 AS start_ms, "
+                                              "feedback, thumbs_up, thumbs_down, ratings, rating_sum, hallucinations, "
+                                              "judged FROM feedback_rollups")
+        return sum(r[3] for r in rows) == N_FEEDBACK
+
+    redis_windows = wait_for("every feedback window to close in Redis", closed_feedback_windows)
+    wait_for("every feedback window in ClickHouse", rollups)
+    names = ("feedback", "thumbs_up", "thumbs_down", "ratings", "rating_sum", "hallucinations", "judged")
+    for source in ([{k: w[k] for k in ("service", "model", "window_start_ms", *names)} for w in redis_windows],
+                   [dict(zip(("service", "model", "window_start_ms", *names), r)) for r in rows]):
+        totals = {}
+        for w in source:
+            total = totals.setdefault((w["service"], w["model"], int(w["window_start_ms"])), dict.fromkeys(names, 0))
+            for name in names:
+                total[name] += float(w[name])
+        assert totals.keys() == expected.keys()
+        for key, exp in expected.items():
+            got = totals[key]
+            assert (got["feedback"], got["thumbs_up"], got["thumbs_down"], got["hallucinations"], got["judged"]) == (
+                exp["feedback"], exp["thumbs_up"], exp["thumbs_down"], exp["hallucinations"], exp["judged"]), key
+            assert got["ratings"] == len(exp["ratings"]) and got["rating_sum"] == pytest.approx(sum(exp["ratings"]))
+    assert int(client.hget(COUNTERS, "feedback")) == N_FEEDBACK
+
+
+def test_malformed_messages_go_to_dead_letters_and_worker_keeps_going(pipeline_settings, worker, produced, feedback_sent):
     process, web_url, _ = worker
     consumer = Consumer(pipeline_settings.kafka_config(**{
         "group.id": f"dlq-check-{uuid.uuid4().hex[:6]}", "auto.offset.reset": "earliest",
@@ -146,23 +214,29 @@ def test_malformed_messages_go_to_dead_letters_and_worker_keeps_going(pipeline_s
     consumer.subscribe([pipeline_settings.dlq_topic])
     dead = []
     deadline = time.monotonic() + DEADLINE_S
-    while len(dead) < len(MALFORMED) and time.monotonic() < deadline:
+    while len(dead) < len(MALFORMED) + 1 and time.monotonic() < deadline:
         message = consumer.poll(0.5)
         if message is not None and message.error() is None:
             dead.append(message)
     consumer.close()
-    assert len(dead) == len(MALFORMED)
+    assert len(dead) == len(MALFORMED) + 1
+    by_source = {}
     for message in dead:
         headers = dict(message.headers())
-        assert MALFORMED[message.value()] in headers["inferwatch.reason"].decode()
-        assert headers["inferwatch.source"].decode().startswith(pipeline_settings.events_topic + "/")
+        topic = headers["inferwatch.source"].decode().rsplit("/", 2)[0]
+        by_source.setdefault(topic, []).append((message.value(), headers["inferwatch.reason"].decode()))
+    assert by_source.keys() == {pipeline_settings.events_topic, pipeline_settings.feedback_topic}
+    for value, reason in by_source[pipeline_settings.events_topic]:
+        assert MALFORMED[value] in reason
+    assert [(v, "undecodable Avro body" in r) for v, r in by_source[pipeline_settings.feedback_topic]] == [
+        (MALFORMED_FEEDBACK, True)]
     _, rows = query_worker(web_url, "SELECT count() FROM dead_letters")
-    assert rows[0][0] == len(MALFORMED)
+    assert rows[0][0] == len(MALFORMED) + 1
     # Events published after the malformed messages were processed too (all N arrived), and the
     # worker is still running.
     assert process.poll() is None
     client = redis.Redis.from_url(pipeline_settings.resolved_redis_url)
-    assert int(client.hget(COUNTERS, "dead_letters")) == len(MALFORMED)
+    wait_for("the dead-letter counter", lambda: int(client.hget(COUNTERS, "dead_letters") or 0) == len(MALFORMED) + 1)
 
 
 def test_status_shows_the_counters_and_the_clickhouse_backlog(pipeline_settings, worker, produced):
@@ -172,7 +246,7 @@ def test_status_shows_the_counters_and_the_clickhouse_backlog(pipeline_settings,
     result = subprocess.run([sys.executable, "-m", "inferwatch.cli", "--state-dir", str(pipeline_settings.state_dir),
                              "status"], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
-    assert f"dead_letters={len(MALFORMED)}" in result.stdout
+    assert f"dead_letters={len(MALFORMED) + 1}" in result.stdout
     assert f"rows_written={N_EVENTS}" in result.stdout and "lag_messages=0" in result.stdout
     assert "kafka      running" in result.stdout
 

@@ -28,7 +28,8 @@ def test_bad_messages_become_dead_letters_and_good_ones_still_count():
     assert [d.message.offset for d in outcome.dead_letters] == [7, 8]
     assert all("not Confluent-framed" in d.reason for d in outcome.dead_letters)
     update = pipeline.live_update(wall_ms=0)
-    assert update.counters == {"events": 300, "batch_messages": 2, "dead_letters": 2, "late_events": 0}
+    assert update.counters == {"events": 300, "batch_messages": 2, "dead_letters": 2, "late_events": 0,
+                               "feedback": 0, "late_feedback": 0}
     for keyset in ("model", "tenant", "route"):  # every event is in one window of each key set and size
         for size in (60, 3600):
             assert sum(w["events"] for w in update.open_windows

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from inferwatch.processors.windows.keys import KEY_FIELDS
-from inferwatch.sinks.clickhouse.sink import EVENT_COLUMNS, ROLLUP_COLUMNS
+from inferwatch.sinks.clickhouse.sink import EVENT_COLUMNS, FEEDBACK_ROLLUP_COLUMNS, ROLLUP_COLUMNS
 
 _RESOURCE_FIELDS = ("gpu_util", "gpu_mem_mb", "cpu_util", "mem_mb")
 _EVENT_FIELDS = [name for name in EVENT_COLUMNS if name not in _RESOURCE_FIELDS]
@@ -23,9 +23,17 @@ def event_columns(events: list[dict]) -> dict[str, list]:
 def rollup_row(window: dict) -> dict:
     """A closed window's snapshot (WindowAggregate.snapshot) as a window_rollups row: the key
     columns its key set does not have are ''."""
+    return _closed_window_row({**dict.fromkeys(KEY_FIELDS, ""), **window}, ROLLUP_COLUMNS)
+
+
+def feedback_rollup_row(window: dict) -> dict:
+    """A closed feedback window's snapshot (FeedbackWindow.snapshot) as a feedback_rollups row."""
+    return _closed_window_row(window, FEEDBACK_ROLLUP_COLUMNS)
+
+
+def _closed_window_row(window: dict, columns: tuple[str, ...]) -> dict:
     row = {"window_start": window["window_start_ms"], "closed_at": int(time.time() * 1000)}
-    row.update((name, window.get(name, "")) for name in KEY_FIELDS)
-    row.update((name, window[name]) for name in ROLLUP_COLUMNS if name not in row)
+    row.update((name, window[name]) for name in columns if name not in row)
     return row
 
 

@@ -72,6 +72,13 @@ ROLLUP_SPEC = (
     Column("error_types", "map_u64"), Column("quality_means", "map_f64"), Column("quality_counts", "map_u64"),
     Column("closed_at", "time"),
 )
+FEEDBACK_ROLLUP_SPEC = (  # migrations/005_feedback_rollups.sql
+    Column("window_start", "time"), Column("window_seconds", "u32"), Column("service", "lc"), Column("model", "lc"),
+    Column("source_partition", "i32"), Column("feedback", "u64"), Column("thumbs_up", "u64"),
+    Column("thumbs_down", "u64"), Column("rating_sum", "f64"), Column("ratings", "u64"),
+    Column("hallucinations", "u64"), Column("judged", "u64"), Column("eval_sums", "map_f64"),
+    Column("eval_counts", "map_u64"), Column("closed_at", "time"),
+)
 DEAD_LETTER_SPEC = (
     Column("received_at", "time"), Column("topic", "lc"), Column("partition", "i32"), Column("offset", "i64"),
     Column("reason", "str"), Column("payload", "bytes"),
@@ -90,6 +97,7 @@ DRIFT_SPEC = (
 
 EVENT_COLUMNS = tuple(c.name for c in EVENT_SPEC)
 ROLLUP_COLUMNS = tuple(c.name for c in ROLLUP_SPEC)
+FEEDBACK_ROLLUP_COLUMNS = tuple(c.name for c in FEEDBACK_ROLLUP_SPEC)
 DEAD_LETTER_COLUMNS = tuple(c.name for c in DEAD_LETTER_SPEC)
 ALERT_COLUMNS = tuple(c.name for c in ALERT_SPEC)
 DRIFT_COLUMNS = tuple(c.name for c in DRIFT_SPEC)
@@ -97,6 +105,7 @@ DRIFT_COLUMNS = tuple(c.name for c in DRIFT_SPEC)
 TABLES = {
     "inference_events": EVENT_SPEC,
     "window_rollups": ROLLUP_SPEC,
+    "feedback_rollups": FEEDBACK_ROLLUP_SPEC,
     "dead_letters": DEAD_LETTER_SPEC,
     "alerts": ALERT_SPEC,
     "drift_metrics": DRIFT_SPEC,
@@ -133,6 +142,9 @@ class ClickHouseSink:
 
     def insert_rollups(self, rows: Sequence[Mapping[str, Any]]) -> None:
         self._insert("window_rollups", _to_columns(rows, ROLLUP_COLUMNS))
+
+    def insert_feedback_rollups(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        self._insert("feedback_rollups", _to_columns(rows, FEEDBACK_ROLLUP_COLUMNS))
 
     def insert_dead_letters(self, rows: Sequence[Mapping[str, Any]]) -> None:
         self._insert("dead_letters", _to_columns(rows, DEAD_LETTER_COLUMNS))

@@ -39,14 +39,19 @@ SINK_STATS = "iw:sink"
 ALERT_STREAM_MAXLEN = 10_000
 
 
+# A snapshot's per-name maps -> hash fields, the name in place of {}.
+_NESTED_FIELDS = {
+    "error_types": "error_type:{}", "quality_means": "quality:{}:mean", "quality_counts": "quality:{}:count",
+    "eval_sums": "eval:{}:sum", "eval_counts": "eval:{}:count",
+}
+
+
 def _redis_fields(snapshot: dict) -> dict:
     """A window snapshot as flat hash fields: nested counts get prefixed names, absent values none."""
     fields = {k: v for k, v in snapshot.items() if v is not None and not isinstance(v, dict)}
-    for name, count in snapshot["error_types"].items():
-        fields[f"error_type:{name}"] = count
-    for name, mean in snapshot["quality_means"].items():
-        fields[f"quality:{name}:mean"] = mean
-        fields[f"quality:{name}:count"] = snapshot["quality_counts"][name]
+    for nested, pattern in _NESTED_FIELDS.items():
+        for name, value in snapshot.get(nested, {}).items():
+            fields[pattern.format(name)] = value
     return fields
 
 
