@@ -116,63 +116,54 @@ class MonitoringPipeline:
 
     def process(self, messages: list[RawMessage], wall_ms: float | None = None) -> BatchOutcome:
         wall_ms = time.time() * 1000 if wall_ms is None else wall_ms
-        by_partition: dict[int, list[dict]] = {}
-        tokens_by_partition: dict[int, list[object]] = {}
-        dead_letters = []
-        for message in messages:
-            try:
-                decoded = self.codec.decode(message.value)
-            except WireFormatError as exc:
-                dead_letters.append(DeadLetter(message, str(exc)))
-                self._event_acks.add(0, message.partition, [message.ack_token])
-                continue
-            by_partition.setdefault(message.partition, []).extend(decoded)
-            tokens_by_partition.setdefault(message.partition, []).append(message.ack_token)
+        by_partition, dead_letters = self._decode(messages, self.codec.decode, self._event_acks)
         events, late = [], 0
-        for partition, partition_events in by_partition.items():
+        for partition, (partition_events, tokens) in by_partition.items():
             result = self.windows.add(EventBatch.from_events(partition_events, self.keysets), partition, wall_ms)
             late += result.late
             for window in result.touched:
                 self._touched[id(window)] = window
             events.extend(partition_events)
-            self._event_acks.add(result.closed_by_ms, partition, tokens_by_partition[partition])
+            self._event_acks.add(result.closed_by_ms, partition, tokens)
         self._counters["events"] += len(events)
         self._counters["batch_messages"] += len(messages) - len(dead_letters)
         self._counters["late_events"] += late
-        self._count_dead_letters(dead_letters)
         return BatchOutcome(events, dead_letters, late)
 
     def process_feedback(self, messages: list[RawMessage], wall_ms: float | None = None) -> list[DeadLetter]:
         """Feedback messages (one FeedbackEvent each) into the feedback windows; returns the dead letters."""
         wall_ms = time.time() * 1000 if wall_ms is None else wall_ms
-        by_partition: dict[int, tuple[list[dict], list[object]]] = {}
-        dead_letters = []
-        for message in messages:
-            try:
-                record = self.codec.decode_feedback(message.value)
-            except WireFormatError as exc:
-                dead_letters.append(DeadLetter(message, str(exc)))
-                self._feedback_acks.add(0, message.partition, [message.ack_token])
-                continue
-            records, tokens = by_partition.setdefault(message.partition, ([], []))
-            records.append(record)
-            tokens.append(message.ack_token)
+        by_partition, dead_letters = self._decode(
+            messages, lambda value: [self.codec.decode_feedback(value)], self._feedback_acks)
         for partition, (records, tokens) in by_partition.items():
             late, closed_by = self.feedback_windows.add(records, partition, wall_ms)
             self._feedback_acks.add(closed_by, partition, tokens)
             self._counters["feedback"] += len(records)
             self._counters["late_feedback"] += late
             self._feedback_changed = True
-        self._count_dead_letters(dead_letters)
         return dead_letters
 
-    def _count_dead_letters(self, dead_letters: list[DeadLetter]) -> None:
+    def _decode(self, messages: list[RawMessage], decode, acks: PendingAcks) -> tuple[dict, list[DeadLetter]]:
+        """({partition: (records, ack tokens)}, dead letters); a dead letter is ackable at once."""
+        by_partition: dict[int, tuple[list[dict], list[object]]] = {}
+        dead_letters = []
+        for message in messages:
+            try:
+                decoded = decode(message.value)
+            except WireFormatError as exc:
+                dead_letters.append(DeadLetter(message, str(exc)))
+                acks.add(0, message.partition, [message.ack_token])
+                continue
+            records, tokens = by_partition.setdefault(message.partition, ([], []))
+            records.extend(decoded)
+            tokens.append(message.ack_token)
         self._counters["dead_letters"] += len(dead_letters)
         for dead in dead_letters:
             log.warning(
                 "dead letter %s[%d]@%d: %s", dead.message.topic, dead.message.partition,
                 dead.message.offset, dead.reason,
             )
+        return by_partition, dead_letters
 
     def live_update(self, wall_ms: float | None = None) -> LiveUpdate:
         """Close due windows, evaluate alerts and collect what changed since the last update."""

@@ -2,6 +2,7 @@
 
 import numpy as np
 
+from exact import make_feedback
 from inferwatch.processors.pipeline import MonitoringPipeline, RawMessage
 from inferwatch.producers.scenarios import Scenario
 from inferwatch.producers.traffic_model import TrafficModel
@@ -66,3 +67,30 @@ def test_a_message_is_committable_only_once_its_windows_are_closed():
     assert pipeline.live_update(wall_ms=0).ackable == [bad.ack_token]  # dead letter: at once
     later = pipeline.live_update(wall_ms=120_000)  # the stream went quiet: the window closes
     assert later.closed_windows and later.ackable == tokens
+
+
+def test_feedback_is_committable_once_its_window_closes_and_each_window_says_its_ratio():
+    codec = EventCodec(local_schema_ids())
+    pipeline = MonitoringPipeline(Settings(kafka_partitions=1, allowed_lateness_seconds=0,
+                                           partition_idle_seconds=1), codec)
+    feedback = make_feedback(40, T0, 30_000)  # all in one pane
+    batch = [RawMessage("feedback", 0, i, b"k", codec.encode_feedback(f), ack_token=object())
+             for i, f in enumerate(feedback)]
+    bad = RawMessage("feedback", 0, 40, None, codec.encode_event(TrafficModel(seed=1).events(np.array([T0]))[0]),
+                     ack_token=object())
+    dead = pipeline.process_feedback([*batch, bad], wall_ms=0)
+    assert [d.message.offset for d in dead] == [40] and "unknown schema id 1 (feedback=3)" in dead[0].reason
+    first = pipeline.live_update(wall_ms=0)
+    assert first.ackable == [bad.ack_token]  # dead letter: at once
+    assert sum(w["feedback"] for w in first.open_windows) == 40
+    later = pipeline.live_update(wall_ms=120_000)  # the stream went quiet: the window closes
+    assert later.ackable == [m.ack_token for m in batch]
+    ups, downs = sum(f["thumbs"] == 1 for f in feedback), sum(f["thumbs"] == -1 for f in feedback)
+    by_model = {}
+    for w in later.closed_windows:
+        by_model[w["model"]] = w
+        assert w["positive_ratio"] == (w["thumbs_up"] / (w["thumbs_up"] + w["thumbs_down"])
+                                       if w["thumbs_up"] + w["thumbs_down"] else None)
+    assert sum(w["thumbs_up"] for w in by_model.values()) == ups
+    assert sum(w["thumbs_down"] for w in by_model.values()) == downs
+    assert later.counters["feedback"] == 0 and first.counters["feedback"] == 40
