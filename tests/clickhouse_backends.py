@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from contextlib import contextmanager
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
@@ -19,9 +20,10 @@ from inferwatch.sinks.clickhouse.client import connect
 SERVER_URL_ENV = "INFERWATCH_CLICKHOUSE_URL"
 
 
-@pytest.fixture(scope="session")
-def server_dsn():
-    """A DSN for a fresh database on the configured server, dropped afterwards."""
+@contextmanager
+def server_database():
+    """A DSN for a fresh database on the configured server, dropped afterwards; skips the test
+    (saying why) when no server is configured."""
     url = os.environ.get(SERVER_URL_ENV)
     if not url:
         pytest.skip(f"no ClickHouse server: set {SERVER_URL_ENV}")
@@ -33,6 +35,12 @@ def server_dsn():
     finally:
         admin.command(f"DROP DATABASE IF EXISTS {database}")
         admin.close()
+
+
+@pytest.fixture(scope="session")
+def server_dsn():
+    with server_database() as dsn:
+        yield dsn
 
 
 @pytest.fixture(params=["chdb", "server"])

@@ -20,6 +20,7 @@ import pytest
 import redis
 from confluent_kafka import Consumer
 
+from clickhouse_backends import server_database
 from inferwatch.deploy.local_stack import create_topics
 from inferwatch.producers.publisher import EventPublisher
 from inferwatch.producers.traffic_model import TrafficModel
@@ -58,10 +59,22 @@ SINGLE_EVENT_MESSAGES = 200
 DEADLINE_S = 180
 
 
-@pytest.fixture(scope="module")
-def pipeline_settings(stack):
+@pytest.fixture(scope="module", params=["chdb", "server"])
+def pipeline_settings(request, stack):
+    """The whole module runs on each ClickHouse backend (clickhouse_backends.py): embedded chdb,
+    and a database of its own on a server when INFERWATCH_CLICKHOUSE_URL names one (skipped
+    otherwise, saying why)."""
+    if request.param == "server":
+        with server_database() as dsn:
+            yield _pipeline_settings(stack, dsn)
+    else:
+        yield _pipeline_settings(stack, "")
+
+
+def _pipeline_settings(stack, clickhouse_dsn):
     run = uuid.uuid4().hex[:8]
     settings = stack.model_copy(update={
+        "clickhouse_dsn": clickhouse_dsn,
         # Topics of its own: exactly the events this test produces, whatever ran before.
         "events_topic": f"it-{run}", "dlq_topic": f"it-{run}.dlq", "feedback_topic": f"it-{run}.feedback",
         "window_seconds": WINDOW_S,
