@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from operator import itemgetter
 
 import numpy as np
 
@@ -40,26 +41,29 @@ class EventBatch:
     @classmethod
     def from_events(cls, events: list[dict], keysets: list[KeySet]) -> EventBatch:
         def keyed(keyset: KeySet) -> KeyedSeries:
-            ids: dict[tuple, int] = {}
-            fields = keyset.fields
-            index = np.fromiter(
-                (ids.setdefault(tuple(e[f] for f in fields), len(ids)) for e in events),
-                dtype=np.int32, count=len(events),
-            )
-            return KeyedSeries(keyset, [SeriesKey(keyset.name, fields, values) for values in ids], index)
+            # itemgetter gives each event's key in C: a tuple, or the value itself for one field.
+            key_of = itemgetter(*keyset.fields)
+            ids: dict = {}
+            index = np.fromiter((ids.setdefault(key_of(e), len(ids)) for e in events), dtype=np.int32, count=len(events))
+            values = (key if len(keyset.fields) > 1 else (key,) for key in ids)
+            return KeyedSeries(keyset, [SeriesKey(keyset.name, keyset.fields, v) for v in values], index)
 
-        def floats(name: str) -> np.ndarray:
-            return np.array([np.nan if e[name] is None else e[name] for e in events], dtype=np.float64)
+        def column(name: str, dtype) -> np.ndarray:
+            return np.fromiter(map(itemgetter(name), events), dtype=dtype, count=len(events))
+
+        def floats(name: str) -> np.ndarray:  # None (absent) -> NaN
+            return np.array(list(map(itemgetter(name), events)), dtype=np.float64)
 
         return cls(
             keyed=[keyed(keyset) for keyset in keysets],
-            ts_ms=np.fromiter((e["ts"] for e in events), dtype=np.int64, count=len(events)),
-            status=np.fromiter((STATUS_CODE[e["status"]] for e in events), dtype=np.int8, count=len(events)),
-            latency_ms=np.fromiter((e["latency_ms"] for e in events), dtype=np.float64, count=len(events)),
-            input_tokens=np.fromiter((e["input_tokens"] for e in events), dtype=np.int64, count=len(events)),
-            output_tokens=np.fromiter((e["output_tokens"] for e in events), dtype=np.int64, count=len(events)),
+            ts_ms=column("ts", np.int64),
+            status=np.fromiter((STATUS_CODE[s] for s in map(itemgetter("status"), events)), dtype=np.int8,
+                               count=len(events)),
+            latency_ms=column("latency_ms", np.float64),
+            input_tokens=column("input_tokens", np.int64),
+            output_tokens=column("output_tokens", np.int64),
             cost_usd=floats("cost_usd"),
             ttft_ms=floats("ttft_ms"),
-            error_type=np.array([e["error_type"] for e in events], dtype=object),
-            quality_scores=[e["quality_scores"] for e in events],
+            error_type=np.array(list(map(itemgetter("error_type"), events)), dtype=object),
+            quality_scores=list(map(itemgetter("quality_scores"), events)),
         )
