@@ -88,6 +88,18 @@ def run_demo(settings: Settings, rate: float, duration_s: float, time_scale: flo
         print(f"demo finished in {time.monotonic() - started:.0f}s")
 
 
+def _tenant_costs(windows: list[dict]) -> tuple[list[str], list[list]]:
+    """Requests, tokens and cost per (tenant, model), summed over windows and their partition parts."""
+    totals: dict[tuple[str, str], list] = {}
+    for w in windows:
+        total = totals.setdefault((w["tenant_id"], w.get("model", "")), [0, 0, 0.0])
+        total[0] += int(w["events"])
+        total[1] += int(w["input_tokens"]) + int(w["output_tokens"])
+        total[2] += float(w["cost_usd"])
+    rows = [[tenant, model, *total] for (tenant, model), total in sorted(totals.items())]
+    return ["tenant_id", "model", "requests", "tokens", "cost_usd"], rows
+
+
 def _drive(settings: Settings, rate: float, duration_s: float, time_scale: float) -> int:
     window_ms = settings.window_seconds * 1000
     span_ms = duration_s * time_scale * 1000
@@ -131,6 +143,13 @@ def _drive(settings: Settings, rate: float, duration_s: float, time_scale: float
     _wait_for("the last windows to close", all_closed)
     print("\n=== closed windows (Redis) ===")
     print(format_windows(run_panes()))
+
+    tenant_panes = [w for w in read_windows(client, limit=5000) if int(w["window_start_ms"]) >= start_ms
+                    and w["window_seconds"] == str(settings.window_seconds) and w["hop_seconds"] == "0"
+                    and w["state"] == "closed" and "tenant_id" in w and "events" in w]
+    if tenant_panes:
+        print("\n=== cost per tenant and model over the run (Redis: tenant windows, per-partition parts added up) ===")
+        print(format_result(*_tenant_costs(tenant_panes), "table"))
 
     alerts = [a for a in read_alerts(client) if int(a["window_start_ms"]) >= start_ms]
     print("\n=== alerts (Redis stream iw:alerts) ===")
