@@ -1,13 +1,15 @@
-"""End-to-end events/s of one worker process, against the Avro decode ceiling measured in the same run.
+"""End-to-end events/s of one worker, against the Avro decode ceiling measured in the same run.
 
 Against a real local stack (its own state dir under /tmp, started and stopped here):
 1. decode ceiling: fastavro decoding of the very batch messages used below, in this process;
-2. end to end: N events (pre-encoded batch messages of `producer_batch_events`) produced as fast
-   as the broker takes them; the clock stops when the worker's window state in Redis has counted
-   all N and ClickHouse holds all N rows;
-3. freshness at 80% of that rate: events with ts = now are produced at 0.8 x the end-to-end rate
+2. end to end, twice, each worker on a topic of its own: decoding in the worker process
+   (decode_processes = 0), then with the default pool of decoder processes (processors/decoding.py).
+   N events (pre-encoded batch messages of `producer_batch_events`) are produced as fast as the
+   broker takes them; the clock stops when the worker's window state in Redis has counted all N
+   and ClickHouse holds all N rows;
+3. freshness at 80% of the pooled rate: events with ts = now are produced at 0.8 x that rate
    for `--fresh-seconds`; every 0.2 s we compare what was produced with what Redis has counted
-   and report the largest lag in seconds (how long after an event its window shows it).
+   and report the median and largest lag in seconds (how long after an event its window shows it).
 
 Prints a table and, last, one JSON line with the headline figures and the baseline.
 Usage: python bench/pipeline_throughput.py [--events 300000] [--fresh-seconds 20]
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -82,24 +85,21 @@ def wait_until(condition, timeout_s: float) -> float:
     return time.perf_counter()
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--events", type=int, default=300_000)
-    parser.add_argument("--fresh-seconds", type=float, default=20.0)
-    args = parser.parse_args()
-    settings = Settings(state_dir=Path(tempfile.mkdtemp(prefix="iw-bench-pipeline-")))
-    local_stack.up(settings, progress=lambda line: print(f"[stack] {line}"))
-    worker = None
+def run_worker(settings: Settings, decode_processes: int, messages: list[tuple[bytes, bytes]], n_events: int,
+               fresh_seconds: float) -> dict:
+    """One worker over a topic of its own: end-to-end rate, then (if fresh_seconds) freshness."""
+    run = f"bench-{decode_processes}-{int(time.time())}"
+    settings = settings.model_copy(update={
+        "decode_processes": decode_processes, "events_topic": run, "dlq_topic": f"{run}.dlq",
+        "feedback_topic": f"{run}.feedback", "app_id": run})
+    local_stack.create_topics(settings, settings.resolved_kafka_bootstrap, progress=lambda line: None)
+    env = {**os.environ, "INFERWATCH_DECODE_PROCESSES": str(decode_processes), "INFERWATCH_EVENTS_TOPIC": run,
+           "INFERWATCH_DLQ_TOPIC": f"{run}.dlq", "INFERWATCH_FEEDBACK_TOPIC": f"{run}.feedback", "INFERWATCH_APP_ID": run}
+    log = (settings.state_dir / f"worker-{run}.log").open("wb")
+    worker = subprocess.Popen([sys.executable, "-m", "inferwatch.cli", "--state-dir", str(settings.state_dir),
+                               "worker"], stdout=log, stderr=subprocess.STDOUT, env=env)
     try:
-        window_ms = settings.window_seconds * 1000
-        start_ms = int(time.time() * 1000 - 30 * window_ms) // window_ms * window_ms
-        messages, n_events = encoded_batches(args.events, settings.producer_batch_events, start_ms, 20 * window_ms)
-        ceiling = decode_ceiling(messages)
-
-        log = (settings.state_dir / "worker.log").open("wb")
-        worker = subprocess.Popen([sys.executable, "-m", "inferwatch.cli", "--state-dir", str(settings.state_dir),
-                                   "worker"], stdout=log, stderr=subprocess.STDOUT)
-        wait_until(lambda: local_stack.read_process(settings, WORKER_PROCESS) is not None, 120)
+        wait_until(lambda: (local_stack.read_process(settings, WORKER_PROCESS) or {}).get("pid") == worker.pid, 120)
         web_url = local_stack.read_process(settings, WORKER_PROCESS)["web_url"]
 
         def worker_answers() -> bool:
@@ -110,69 +110,98 @@ def main() -> None:
 
         wait_until(worker_answers, 120)
         client = redis.Redis.from_url(settings.resolved_redis_url)
+        client.delete(COUNTERS)
+        stored_before = query_worker(web_url, "SELECT count() FROM inference_events")[1][0][0]
 
         def counted() -> int:
             return int(client.hget(COUNTERS, "events") or 0)
 
         def stored() -> int:
-            return query_worker(web_url, "SELECT count() FROM inference_events")[1][0][0]
+            return query_worker(web_url, "SELECT count() FROM inference_events")[1][0][0] - stored_before
 
         producer = Producer(settings.kafka_config(**{"linger.ms": 5, "compression.type": "lz4"}))
         started = time.perf_counter()
-        produce_all(producer, settings.events_topic, messages)
+        produce_all(producer, run, messages)
         produced_at = time.perf_counter()
         in_redis_at = wait_until(lambda: counted() >= n_events, 600)
         in_clickhouse_at = wait_until(lambda: stored() >= n_events, 600)
-        e2e_rate = n_events / (in_clickhouse_at - started)
-
-        # Freshness at 80% of the end-to-end rate, events stamped now.
-        fresh_rate = 0.8 * e2e_rate
-        fresh_batch = settings.producer_batch_events
-        codec = EventCodec(local_schema_ids())
-        model = TrafficModel(seed=2)
-        base = counted()
-        produced, max_lag_s, lags = 0, 0.0, []
-        fresh_started = time.perf_counter()
-        next_check = fresh_started + POLL_S
-        while time.perf_counter() - fresh_started < args.fresh_seconds:
-            due = int((time.perf_counter() - fresh_started) * fresh_rate)
-            if due - produced >= fresh_batch:
-                events = model.events(np.full(fresh_batch, int(time.time() * 1000)))
-                producer.produce(settings.events_topic, value=codec.encode_batch(events), key=b"fresh")
-                produced += fresh_batch
-                producer.poll(0)
-            if time.perf_counter() >= next_check:
-                next_check += POLL_S
-                backlog = produced - (counted() - base)
-                lag = max(0, backlog) / fresh_rate
-                lags.append(lag)
-                max_lag_s = max(max_lag_s, lag)
-            time.sleep(0.001)
-        producer.flush(30)
+        result = {"produce": n_events / (produced_at - started), "redis": n_events / (in_redis_at - started),
+                  "end_to_end": n_events / (in_clickhouse_at - started)}
+        if fresh_seconds:
+            result.update(freshness(settings, producer, run, counted, 0.8 * result["end_to_end"], fresh_seconds))
+        return result
     finally:
-        if worker is not None:
-            local_stack.stop_process(settings, WORKER_PROCESS)
-            worker.wait(60)
+        local_stack.stop_process(settings, WORKER_PROCESS)
+        worker.wait(60)
+
+
+def freshness(settings: Settings, producer: Producer, topic: str, counted, rate: float, seconds: float) -> dict:
+    """Events stamped now at `rate`; every POLL_S the lag of the Redis count behind what was produced."""
+    batch = settings.producer_batch_events
+    codec = EventCodec(local_schema_ids())
+    model = TrafficModel(seed=2)
+    base = counted()
+    produced, lags = 0, []
+    started = time.perf_counter()
+    next_check = started + POLL_S
+    while time.perf_counter() - started < seconds:
+        due = int((time.perf_counter() - started) * rate)
+        if due - produced >= batch:
+            events = model.events(np.full(batch, int(time.time() * 1000)))
+            producer.produce(topic, value=codec.encode_batch(events), key=b"fresh")
+            produced += batch
+            producer.poll(0)
+        if time.perf_counter() >= next_check:
+            next_check += POLL_S
+            lags.append(max(0, produced - (counted() - base)) / rate)
+        time.sleep(0.001)
+    producer.flush(30)
+    return {"fresh_rate": rate, "lag_median": float(np.median(lags)), "lag_max": max(lags)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=300_000)
+    parser.add_argument("--fresh-seconds", type=float, default=20.0)
+    args = parser.parse_args()
+    settings = Settings(state_dir=Path(tempfile.mkdtemp(prefix="iw-bench-pipeline-")))
+    local_stack.up(settings, progress=lambda line: print(f"[stack] {line}"))
+    settings = settings.model_copy(update={
+        "kafka_bootstrap": settings.resolved_kafka_bootstrap, "redis_url": settings.resolved_redis_url})
+    try:
+        window_ms = settings.window_seconds * 1000
+        start_ms = int(time.time() * 1000 - 30 * window_ms) // window_ms * window_ms
+        messages, n_events = encoded_batches(args.events, settings.producer_batch_events, start_ms, 20 * window_ms)
+        ceiling = decode_ceiling(messages)
+        in_process = run_worker(settings, 0, messages, n_events, 0)
+        pooled = run_worker(settings, settings.decode_processes, messages, n_events, args.fresh_seconds)
+    finally:
         local_stack.down(settings, progress=lambda line: print(f"[stack] {line}"))
 
-    print(f"\none worker process, {n_events:,} events in {len(messages):,} batch messages")
-    print(f"{'measure':44} {'value':>14}")
-    print(f"{'Avro decode ceiling (fastavro, 1 core)':44} {ceiling:>10,.0f} ev/s")
-    print(f"{'produce (all messages acknowledged)':44} {n_events / (produced_at - started):>10,.0f} ev/s")
-    print(f"{'end to end: windows in Redis':44} {n_events / (in_redis_at - started):>10,.0f} ev/s")
-    print(f"{'end to end: + rows in ClickHouse':44} {e2e_rate:>10,.0f} ev/s")
-    print(f"{'ratio to the decode ceiling':44} {e2e_rate / ceiling:>13.0%}")
-    print(f"{'freshness at 80% rate: median lag':44} {np.median(lags):>12.2f} s")
-    print(f"{'freshness at 80% rate: max lag':44} {max_lag_s:>12.2f} s")
+    pool = f"+ {settings.decode_processes} decoder processes"
+    print(f"\none worker, {n_events:,} events in {len(messages):,} batch messages, each run on a topic of its own")
+    print(f"{'measure':52} {'decoding in-process':>20} {pool:>24}")
+    for name, key in (("produce (all messages acknowledged), ev/s", "produce"),
+                      ("end to end: windows in Redis, ev/s", "redis"),
+                      ("end to end: + rows in ClickHouse, ev/s", "end_to_end")):
+        print(f"{name:52} {in_process[key]:>20,.0f} {pooled[key]:>24,.0f}")
+    print(f"{'ratio to the decode ceiling':52} {in_process['end_to_end'] / ceiling:>20.0%} "
+          f"{pooled['end_to_end'] / ceiling:>24.0%}")
+    print(f"{'baseline: Avro decode ceiling (fastavro, 1 core), ev/s':52} {ceiling:>20,.0f}")
+    print(f"freshness at 80% of the rate ({pooled['fresh_rate']:,.0f} ev/s, {pool}): lag from publish to the "
+          f"Redis window, median {pooled['lag_median']:.2f} s, max {pooled['lag_max']:.2f} s")
     print(json.dumps({
         "bench": "pipeline_throughput",
-        "end_to_end_events_per_s": round(e2e_rate),
-        "redis_events_per_s": round(n_events / (in_redis_at - started)),
+        "decode_processes": settings.decode_processes,
+        "end_to_end_events_per_s": round(pooled["end_to_end"]),
+        "redis_events_per_s": round(pooled["redis"]),
+        "ratio_to_decode_ceiling": round(pooled["end_to_end"] / ceiling, 3),
+        "in_process_end_to_end_events_per_s": round(in_process["end_to_end"]),
+        "in_process_ratio_to_decode_ceiling": round(in_process["end_to_end"] / ceiling, 3),
         "baseline_decode_ceiling_events_per_s": round(ceiling),
-        "ratio_to_decode_ceiling": round(e2e_rate / ceiling, 3),
-        "fresh_rate_events_per_s": round(fresh_rate),
-        "freshness_median_lag_s": round(float(np.median(lags)), 3),
-        "freshness_max_lag_s": round(max_lag_s, 3),
+        "fresh_rate_events_per_s": round(pooled["fresh_rate"]),
+        "freshness_median_lag_s": round(pooled["lag_median"], 3),
+        "freshness_max_lag_s": round(pooled["lag_max"], 3),
         "target_ratio": 0.6,
         "target_max_lag_s": 1.0,
     }))

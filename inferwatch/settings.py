@@ -130,14 +130,17 @@ class Settings(BaseSettings):
     partition_idle_seconds: float = Field(
         5.0, gt=0, description="A partition with no event for this long no longer holds event time back (s)."
     )
+    decode_processes: int = Field(
+        2, ge=0, description="Processes that decode the events' Avro for the worker, using other cores; 0 = in the worker."
+    )
     take_max_messages: int = Field(
-        64, ge=1, description="Kafka messages handed to the agent at once (`stream.take`)."
+        32, ge=1, description="Kafka messages handed to the agent at once (`stream.take`)."
     )
     take_within_seconds: float = Field(
         0.25, gt=0, description="Longest wait to fill a `stream.take` batch (s)."
     )
     live_update_seconds: float = Field(
-        1.0, gt=0, description="How often open windows are written to Redis and closed (s)."
+        0.5, gt=0, description="How often open windows are written to Redis and closed (s)."
     )
     redis_window_ttl_seconds: int = Field(
         3600, ge=60, description="TTL of window hashes in Redis (s)."

@@ -9,12 +9,17 @@ running in this process (sinks/clickhouse/kafka_sink.py): windows and alerts nev
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import multiprocessing
 import time
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 
 import faust
 from faust.web import Request, Response, View
 
+from inferwatch.processors.decoding import decode_in_pool, init_decoder
 from inferwatch.processors.pipeline import MonitoringPipeline, RawMessage
 from inferwatch.processors.windows.feedback import KEYSET as FEEDBACK_KEYSET
 from inferwatch.schemas.registry import schema_ids
@@ -47,7 +52,15 @@ def create_app(settings: Settings) -> faust.App:
     feedback_topic = app.topic(settings.feedback_topic, key_serializer="raw", value_serializer="raw")
     dlq_topic = app.topic(settings.dlq_topic, key_serializer="raw", value_serializer="raw")
 
-    pipeline = MonitoringPipeline(settings, EventCodec(schema_ids(settings.schema_registry_url)))
+    codec = EventCodec(schema_ids(settings.schema_registry_url))
+    pipeline = MonitoringPipeline(settings, codec)
+    # Avro decoding, the per-event cost, runs in these processes (decoding.py); none: in this one.
+    decode_pool = ProcessPoolExecutor(
+        settings.decode_processes, mp_context=multiprocessing.get_context("spawn"),  # no fork of a threaded process
+        initializer=init_decoder, initargs=(codec.ids, settings.window_keys),
+    ) if settings.decode_processes else None
+    # Takes being decoded, applied in the order they were read; bounded, so reading waits for decoding.
+    decoding: asyncio.Queue = asyncio.Queue(maxsize=2 * settings.decode_processes or 1)
     clickhouse = ClickHouseThread(settings)
     sink = clickhouse.sink
     event_sink = ClickHouseEventSink(settings, clickhouse)
@@ -61,6 +74,8 @@ def create_app(settings: Settings) -> faust.App:
     async def stop_event_sink(app_, **kwargs):
         event_sink.stop()
         clickhouse.close()
+        if decode_pool is not None:
+            decode_pool.shutdown(wait=False, cancel_futures=True)
 
     async def batches(stream):
         """The stream's messages, a take at a time. Each carries (stream, event) to ack through:
@@ -88,7 +103,25 @@ def create_app(settings: Settings) -> faust.App:
     @app.agent(events_topic)
     async def monitor(stream):
         async for messages in batches(stream):
-            await send_dead_letters(pipeline.process(messages).dead_letters)
+            if decode_pool is None:
+                await send_dead_letters(pipeline.process(messages).dead_letters)
+                continue
+            items = [(m.partition, m.value) for m in messages]
+            await decoding.put((messages, asyncio.get_running_loop().run_in_executor(decode_pool, decode_in_pool, items)))
+
+    @app.task
+    async def apply_decoded():
+        while decode_pool is not None:
+            messages, decoded = await decoding.get()
+            try:
+                try:
+                    outcome = pipeline.apply(messages, await decoded)
+                except BrokenProcessPool:  # a decoder process died: this take is decoded here instead
+                    log.exception("decode pool broken; decoding in the worker process")
+                    outcome = pipeline.process(messages)
+                await send_dead_letters(outcome.dead_letters)
+            finally:
+                decoding.task_done()
 
     @app.agent(feedback_topic)
     async def monitor_feedback(stream):
@@ -135,6 +168,7 @@ def create_app(settings: Settings) -> faust.App:
 
     @app.on_partitions_revoked.connect
     async def forget_revoked(app_, revoked, **kwargs):
+        await decoding.join()  # takes already read are applied before their partitions are dropped
         pipeline.drop_partitions({tp.partition for tp in revoked if tp.topic == settings.events_topic},
                                  {tp.partition for tp in revoked if tp.topic == settings.feedback_topic})
 

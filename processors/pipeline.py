@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass, field
 
 from inferwatch.processors.alerts.p99_latency import P99LatencyRule
-from inferwatch.processors.event_batch import EventBatch
+from inferwatch.processors.decoding import DecodedMessages, decode_messages
 from inferwatch.processors.windows.aggregate import WindowAggregate
 from inferwatch.processors.windows.composite import CompositeWindows, WindowSpec
 from inferwatch.processors.windows.feedback import FeedbackWindows
@@ -53,7 +53,7 @@ class DeadLetter:
 
 @dataclass
 class BatchOutcome:
-    events: list[dict]  # every decoded event, late ones included: all are stored raw
+    events: int  # decoded, late ones included (the ClickHouse sink stores every event raw)
     dead_letters: list[DeadLetter]
     late: int
 
@@ -115,26 +115,53 @@ class MonitoringPipeline:
             ("events", "batch_messages", "dead_letters", "late_events", "feedback", "late_feedback"), 0)
 
     def process(self, messages: list[RawMessage], wall_ms: float | None = None) -> BatchOutcome:
+        """Decode in this process, then `apply` (decode_processes = 0, and the tests)."""
+        decoded = decode_messages(self.codec, self.keysets, [(m.partition, m.value) for m in messages])
+        return self.apply(messages, decoded, wall_ms)
+
+    def apply(self, messages: list[RawMessage], decoded: DecodedMessages, wall_ms: float | None = None) -> BatchOutcome:
+        """Messages and their decoded columns (decoding.py, possibly from another process) into the windows."""
         wall_ms = time.time() * 1000 if wall_ms is None else wall_ms
-        by_partition, dead_letters = self._decode(messages, self.codec.decode, self._event_acks)
-        events, late = [], 0
-        for partition, (partition_events, tokens) in by_partition.items():
-            result = self.windows.add(EventBatch.from_events(partition_events, self.keysets), partition, wall_ms)
+        dead_letters = [DeadLetter(messages[i], reason) for i, reason in sorted(decoded.errors.items())]
+        tokens_by_partition: dict[int, list[object]] = {}
+        for index, message in enumerate(messages):
+            if index in decoded.errors:
+                self._event_acks.add(0, message.partition, [message.ack_token])  # a dead letter: at once
+            else:
+                tokens_by_partition.setdefault(message.partition, []).append(message.ack_token)
+        late = 0
+        for partition, tokens in tokens_by_partition.items():
+            batch = decoded.batches.get(partition)
+            if batch is None:  # messages holding no event
+                self._event_acks.add(0, partition, tokens)
+                continue
+            result = self.windows.add(batch, partition, wall_ms)
             late += result.late
             for window in result.touched:
                 self._touched[id(window)] = window
-            events.extend(partition_events)
             self._event_acks.add(result.closed_by_ms, partition, tokens)
-        self._counters["events"] += len(events)
+        self._counters["events"] += decoded.events
         self._counters["batch_messages"] += len(messages) - len(dead_letters)
         self._counters["late_events"] += late
-        return BatchOutcome(events, dead_letters, late)
+        self._record_dead_letters(dead_letters)
+        return BatchOutcome(decoded.events, dead_letters, late)
 
     def process_feedback(self, messages: list[RawMessage], wall_ms: float | None = None) -> list[DeadLetter]:
         """Feedback messages (one FeedbackEvent each) into the feedback windows; returns the dead letters."""
         wall_ms = time.time() * 1000 if wall_ms is None else wall_ms
-        by_partition, dead_letters = self._decode(
-            messages, lambda value: [self.codec.decode_feedback(value)], self._feedback_acks)
+        by_partition: dict[int, tuple[list[dict], list[object]]] = {}
+        dead_letters = []
+        for message in messages:
+            try:
+                record = self.codec.decode_feedback(message.value)
+            except WireFormatError as exc:
+                dead_letters.append(DeadLetter(message, str(exc)))
+                self._feedback_acks.add(0, message.partition, [message.ack_token])  # at once
+                continue
+            records, tokens = by_partition.setdefault(message.partition, ([], []))
+            records.append(record)
+            tokens.append(message.ack_token)
+        self._record_dead_letters(dead_letters)
         for partition, (records, tokens) in by_partition.items():
             late, closed_by = self.feedback_windows.add(records, partition, wall_ms)
             self._feedback_acks.add(closed_by, partition, tokens)
@@ -143,27 +170,13 @@ class MonitoringPipeline:
             self._feedback_changed = True
         return dead_letters
 
-    def _decode(self, messages: list[RawMessage], decode, acks: PendingAcks) -> tuple[dict, list[DeadLetter]]:
-        """({partition: (records, ack tokens)}, dead letters); a dead letter is ackable at once."""
-        by_partition: dict[int, tuple[list[dict], list[object]]] = {}
-        dead_letters = []
-        for message in messages:
-            try:
-                decoded = decode(message.value)
-            except WireFormatError as exc:
-                dead_letters.append(DeadLetter(message, str(exc)))
-                acks.add(0, message.partition, [message.ack_token])
-                continue
-            records, tokens = by_partition.setdefault(message.partition, ([], []))
-            records.extend(decoded)
-            tokens.append(message.ack_token)
+    def _record_dead_letters(self, dead_letters: list[DeadLetter]) -> None:
         self._counters["dead_letters"] += len(dead_letters)
         for dead in dead_letters:
             log.warning(
                 "dead letter %s[%d]@%d: %s", dead.message.topic, dead.message.partition,
                 dead.message.offset, dead.reason,
             )
-        return by_partition, dead_letters
 
     def live_update(self, wall_ms: float | None = None) -> LiveUpdate:
         """Close due windows, evaluate alerts and collect what changed since the last update."""

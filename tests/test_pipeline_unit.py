@@ -25,7 +25,7 @@ def test_bad_messages_become_dead_letters_and_good_ones_still_count():
     batch = messages(codec, [events[:150], events[150:]])
     bad = [RawMessage("events", 0, 7, None, None), RawMessage("events", 0, 8, b"k", b"garbage!")]
     outcome = pipeline.process([batch[0], *bad, batch[1]], wall_ms=0)
-    assert outcome.events == events
+    assert outcome.events == len(events)
     assert [d.message.offset for d in outcome.dead_letters] == [7, 8]
     assert all("not Confluent-framed" in d.reason for d in outcome.dead_letters)
     update = pipeline.live_update(wall_ms=0)

@@ -6,7 +6,7 @@ partitions (by (service, model), as the publisher keys them), shuffled within 10
 the 30 s allowed lateness; 60 stragglers from the first 40 minutes are held back and delivered
 last, long after their windows closed. Every closed window, panes and 5-minute hopping windows,
 of every key set, must equal an exact computation over the on-time events; the stragglers are
-counted late, and still handed on to be stored raw.
+counted late (the ClickHouse sink, a consumer of its own, stores every event raw).
 """
 
 from pathlib import Path
@@ -62,7 +62,7 @@ def test_trace_replay_out_of_order_with_late_events_matches_exact_windows(trace_
                         partition_idle_seconds=3600)
     pipeline = MonitoringPipeline(settings, codec)
     partition_of = {}
-    closed, stored, late = [], [], 0
+    closed, decoded, late = [], 0, 0
     for offset, first in enumerate(range(0, len(delivered), 200)):
         by_partition = {}
         for e in delivered[first:first + 200]:
@@ -70,14 +70,14 @@ def test_trace_replay_out_of_order_with_late_events_matches_exact_windows(trace_
             by_partition.setdefault(partition, []).append(e)
         messages = [RawMessage("events", p, offset, b"k", codec.encode_batch(batch)) for p, batch in by_partition.items()]
         outcome = pipeline.process(messages, wall_ms=offset)
-        stored += outcome.events
+        decoded += outcome.events
         late += outcome.late
         closed += pipeline.live_update(wall_ms=offset).closed_windows
     # The stream goes quiet: an hour of wall time later, event time has moved past every window.
     closed += pipeline.live_update(wall_ms=10 * 3600_000).closed_windows
 
     assert late == STRAGGLERS
-    assert sorted(e["event_id"] for e in stored) == sorted(e["event_id"] for e in trace_events)  # late ones too
+    assert decoded == len(trace_events)
     for size_s, hop_s, expected in ((60, 0, exact_windows(on_time, 60)), (300, 60, exact_hopping(on_time, 300, 60))):
         windows = [w for w in closed if (w["window_seconds"], w["hop_seconds"]) == (size_s, hop_s)]
         got = add_partials(((series_key(next(k for k in KEYSETS if k.name == w["keyset"]), w), w["window_start_ms"]), w)
