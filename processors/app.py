@@ -64,7 +64,9 @@ def create_app(settings: Settings) -> faust.App:
     clickhouse = ClickHouseThread(settings)
     sink = clickhouse.sink
     event_sink = ClickHouseEventSink(settings, clickhouse)
-    live_state = LiveStateWriter(settings.resolved_redis_url, settings.redis_window_ttl_seconds)
+    longest_window_s = max([s.size_seconds for s in pipeline.composite.specs], default=0)
+    live_state = LiveStateWriter(settings.resolved_redis_url, settings.redis_window_ttl_seconds,
+                                 state_ttl_seconds=settings.redis_window_ttl_seconds + longest_window_s)
 
     @app.task
     async def start_event_sink():
@@ -145,9 +147,17 @@ def create_app(settings: Settings) -> faust.App:
     async def write_update(update):
         # Each step runs once even when a later one fails and the update is retried.
         if "redis" not in update.written:
-            update.closed_windows = live_state.claim_closed(update.closed_windows)
-            live_state.write(update.open_windows, update.closed_windows, update.alerts, update.counters,
-                             update.late_by_series)
+            panes = live_state.claim_closed(update.closed_windows)
+            live_state.write(update.open_windows, panes, update.alerts, update.counters, update.late_by_series)
+            # Longer windows: merged from the finalised panes' states, this update's included,
+            # whichever worker finalised them (one MGET for all).
+            pane_ids = [due.pane_ids() for due in update.due_windows]
+            states = iter(live_state.read_states([p for ids in pane_ids for p in ids]))
+            merged = [pipeline.composite.from_pane_states(due, [next(states) for _ in ids])
+                      for due, ids in zip(update.due_windows, pane_ids)]
+            composites = live_state.claim_closed([w.snapshot() for w in merged if w is not None])
+            live_state.write([], composites, [], {}, {})
+            update.closed_windows = panes + composites
             update.written.add("redis")
         if "clickhouse" not in update.written:
             request_windows = [w for w in update.closed_windows if w["keyset"] != FEEDBACK_KEYSET]

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from inferwatch.processors.alerts.p99_latency import P99LatencyRule
 from inferwatch.processors.decoding import DecodedMessages, decode_messages
 from inferwatch.processors.windows.aggregate import WindowAggregate
-from inferwatch.processors.windows.composite import CompositeWindows, WindowSpec
+from inferwatch.processors.windows.composite import CompositeWindows, DueWindow, WindowSpec
 from inferwatch.processors.windows.feedback import FeedbackWindows
 from inferwatch.processors.windows.keys import parse_keysets
 from inferwatch.processors.windows.tumbling import TumblingWindows
@@ -65,6 +65,8 @@ class LiveUpdate:
     alerts: list[dict]
     counters: dict[str, int] = field(default_factory=dict)
     late_by_series: dict[str, int] = field(default_factory=dict)  # "<keyset>:<series>" -> late events
+    # Longer windows now final, to merge from their panes' finalised states (composite.py).
+    due_windows: list[DueWindow] = field(default_factory=list)
     # Messages whose windows are all closed (and written with this update): commit them after.
     # (Raw rows are the ClickHouse sink's business: it commits its own offsets after inserting.)
     ackable: list[object] = field(default_factory=list)
@@ -187,7 +189,7 @@ class MonitoringPipeline:
         closed = self.windows.close_due(wall_ms)
         self.p99_rule.forget_closed(closed)
         self.composite.add_closed_panes(closed)
-        closed_composites = self.composite.close_due(self.windows.watermark.current(wall_ms))
+        due_windows = self.composite.close_due(self.windows.watermark.current(wall_ms))
         closed_ids = {id(w) for w in closed}
         open_panes = [w for w in touched if id(w) not in closed_ids]
         open_composites = self.composite.open_windows(touched, self.windows.open)
@@ -201,7 +203,10 @@ class MonitoringPipeline:
                    + self._feedback_acks.release(self.feedback_windows.watermark.current(wall_ms)))
         return LiveUpdate(
             open_windows=[w.snapshot() for w in open_panes + open_composites + open_feedback],
-            closed_windows=[w.snapshot() for w in closed + closed_composites + closed_feedback],
+            # Closed panes carry their state: the longer windows are merged from the finalised ones.
+            closed_windows=[{**w.snapshot(), "state": w.to_state()} for w in closed]
+            + [w.snapshot() for w in closed_feedback],
+            due_windows=due_windows,
             alerts=[a.as_dict() for a in alerts],
             counters=counters,
             late_by_series={f"{key.keyset}:{key.label}": n for key, n in self.windows.take_late_counts().items()},
@@ -215,6 +220,7 @@ class MonitoringPipeline:
         Their uncommitted messages go to the new owner, which rebuilds those windows from them.
         """
         self.windows.drop_partitions(event_partitions)
+        self.composite.drop_partitions(event_partitions)
         self._touched = {k: w for k, w in self._touched.items() if not w.partitions & event_partitions}
         self._event_acks.drop_partitions(event_partitions)
         self.feedback_windows.drop_partitions(feedback_partitions)

@@ -25,6 +25,11 @@ def window_series(window):
     return series_key(keyset, window)
 
 
+def pane_id(window):
+    """A pane's identity as the worker keys its finalised state (in Redis; a dict in unit tests)."""
+    return window["keyset"], window["series"], window["window_start_ms"], window["source_partition"]
+
+
 def from_redis(window):
     """A window hash read from Redis with its per-error-type counts gathered as in snapshots."""
     error_types = {k[len("error_type:"):]: int(v) for k, v in window.items() if k.startswith("error_type:")}
@@ -45,6 +50,17 @@ def exact_windows(events, window_s=WINDOW_S, keysets=KEYSETS):
         for keyset in keysets:
             out.setdefault((series_key(keyset, e), start), []).append(e)
     return {key: exact_metrics(group) for key, group in out.items()}
+
+
+def exact_hopping(events, size_s, hop_s, keysets=KEYSETS):
+    """Metrics of every window of size_s starting every hop_s that holds events, per series."""
+    groups = {}
+    for e in events:
+        last = e["ts"] - e["ts"] % (hop_s * 1000)
+        for start in range(last, e["ts"] - size_s * 1000, -hop_s * 1000):
+            for keyset in keysets:
+                groups.setdefault((series_key(keyset, e), start), []).append(e)
+    return {key: exact_metrics(group) for key, group in groups.items()}
 
 
 def exact_metrics(group):

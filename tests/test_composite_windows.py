@@ -1,9 +1,11 @@
 """Hopping and hourly windows merged from 1-minute panes equal a direct computation."""
 
+import json
+
 import numpy as np
 import pytest
 
-from exact import KEYSETS, add_partials, assert_window_matches, exact_metrics, series_key
+from exact import KEYSETS, add_partials, assert_window_matches, exact_hopping, pane_id
 from inferwatch.processors.event_batch import EventBatch
 from inferwatch.processors.windows.composite import CompositeWindows, WindowSpec
 from inferwatch.processors.windows.tumbling import TumblingWindows
@@ -13,18 +15,38 @@ T0 = 1_700_002_800_000  # an hour boundary
 PARTITION_OF = {(f.service, f.model): i % 2 for i, f in enumerate(FLEET)}
 
 
-def exact_hopping(events, size_s, hop_s):
-    """Per (series, start) metrics of every size_s window starting every hop_s, directly."""
-    out = {}
-    for start in range(T0 - size_s * 1000 + hop_s * 1000, T0 + 2 * 3600_000, hop_s * 1000):
-        by_series = {}
-        for e in events:
-            if start <= e["ts"] < start + size_s * 1000:
-                for keyset in KEYSETS:
-                    by_series.setdefault(series_key(keyset, e), []).append(e)
-        for series, members in by_series.items():
-            out[(series, start)] = exact_metrics(members)
-    return out
+def finalise(panes, store):
+    """What the worker does with closed panes: keep each one's state (JSON, as in Redis) by its id."""
+    for pane in panes:
+        snap = pane.snapshot()
+        store[pane_id(snap)] = json.loads(json.dumps(pane.to_state()))
+    return panes
+
+
+def merged(composite, due_windows, store):
+    return [composite.from_pane_states(due, [store.get(pane_id(p)) for p in due.pane_ids()]) for due in due_windows]
+
+
+def feed(windows, composite, events, store, wall_ms):
+    """A take of events on two partitions keyed like the publisher's messages: tenant and route
+    series span both. Returns the longer windows that closed."""
+    for partition in (0, 1):
+        part = [e for e in events if PARTITION_OF[(e["service"], e["model"])] == partition]
+        windows.add(EventBatch.from_events(part, KEYSETS), partition, wall_ms=wall_ms)
+    composite.add_closed_panes(finalise(windows.close_due(wall_ms=wall_ms), store))
+    return merged(composite, composite.close_due(windows.watermark.current(wall_ms=wall_ms)), store)
+
+
+def assert_exact(emitted, events, size_s, hop_s):
+    parts = [(w.series, w.window_start_ms, w.source_partition) for w in emitted]
+    assert len(set(parts)) == len(parts)  # each window (or partial) once
+    assert any(w.source_partition == 1 for w in emitted) and any(w.source_partition == 0 for w in emitted)
+    got = add_partials(((w.series, w.window_start_ms), w.snapshot()) for w in emitted)
+    expected = exact_hopping(events, size_s, hop_s)
+    assert got.keys() == expected.keys()
+    for key, exp in expected.items():
+        assert_window_matches(key, got[key], exp)
+        assert (got[key]["window_seconds"], got[key]["hop_seconds"]) == (size_s, hop_s)
 
 
 @pytest.mark.parametrize("text, size_s, hop_s", [("5m/1m", 300, 60), ("1h", 3600, 3600), ("10m/5m", 600, 300)])
@@ -35,27 +57,37 @@ def test_merged_windows_equal_exact_computation(text, size_s, hop_s):
     assert (spec.size_seconds, spec.hop_seconds) == (size_s, hop_s)
     panes = TumblingWindows(60, allowed_lateness_seconds=0, partition_idle_seconds=1, partitions=(0, 1))
     composite = CompositeWindows([spec], 60, lateness_ms=0)
-    emitted = []
+    store, emitted = {}, []
     for i in range(0, len(events), 100):
-        # Two partitions, keyed like the publisher's messages: tenant and route series span both.
-        for partition in (0, 1):
-            part = [e for e in events[i:i + 100] if PARTITION_OF[(e["service"], e["model"])] == partition]
-            panes.add(EventBatch.from_events(part, KEYSETS), partition, wall_ms=i)
-        composite.add_closed_panes(panes.close_due(wall_ms=i))
-        emitted += composite.close_due(panes.watermark.current(wall_ms=i))
+        emitted += feed(panes, composite, events[i:i + 100], store, wall_ms=i)
     # The stream goes quiet for longer than any window: every window closes, each once.
-    quiet = 10 * 3600_000
-    composite.add_closed_panes(panes.close_due(wall_ms=quiet))
-    emitted += composite.close_due(panes.watermark.current(wall_ms=quiet))
-    parts = [(w.series, w.window_start_ms, w.source_partition) for w in emitted]
-    assert len(set(parts)) == len(parts)  # each window (or partial) once
-    assert any(w.source_partition == 1 for w in emitted) and any(w.source_partition == 0 for w in emitted)
-    got = add_partials(((w.series, w.window_start_ms), w.snapshot()) for w in emitted)
-    expected = exact_hopping(events, size_s, hop_s)
-    assert got.keys() == expected.keys()
-    for key, exp in expected.items():
-        assert_window_matches(key, got[key], exp)
-        assert (got[key]["window_seconds"], got[key]["hop_seconds"]) == (size_s, hop_s)
+    emitted += feed(panes, composite, [], store, wall_ms=10 * 3600_000)
+    assert_exact(emitted, events, size_s, hop_s)
+
+
+@pytest.mark.parametrize("text, size_s, hop_s", [("5m/1m", 300, 60), ("1h", 3600, 3600)])
+def test_a_new_owner_closes_windows_spanning_a_rebalance_with_every_pane(text, size_s, hop_s):
+    """Worker A reads the first 40 minutes, then its partitions move to B, which re-reads what no
+    closed pane holds (the uncommitted messages) and closes the windows spanning the handover:
+    they hold A's panes too, from their finalised states."""
+    rng = np.random.default_rng(6)
+    events = TrafficModel(seed=6).events(np.sort(T0 + rng.integers(0, 90 * 60_000, 3000)))
+    spec = WindowSpec.parse(text, 60)
+    store, emitted = {}, []
+    a_panes = TumblingWindows(60, allowed_lateness_seconds=0, partition_idle_seconds=3600, partitions=(0, 1))
+    a = CompositeWindows([spec], 60, lateness_ms=0)
+    handover = next(i for i, e in enumerate(events) if e["ts"] >= T0 + 40 * 60_000)
+    for i in range(0, handover, 100):
+        emitted += feed(a_panes, a, events[i:min(i + 100, handover)], store, wall_ms=i)
+    first_open = min(start for _, start, _ in a_panes.open)  # panes A never closed: B re-reads them
+    assert first_open < events[handover]["ts"]
+    b_panes = TumblingWindows(60, allowed_lateness_seconds=0, partition_idle_seconds=3600, partitions=(0, 1))
+    b = CompositeWindows([spec], 60, lateness_ms=0)
+    reread = [e for e in events if e["ts"] >= first_open]
+    for i in range(0, len(reread), 100):
+        emitted += feed(b_panes, b, reread[i:i + 100], store, wall_ms=i)
+    emitted += feed(b_panes, b, [], store, wall_ms=100 * 3600_000)  # quiet: everything closes
+    assert_exact([w for w in emitted if w is not None], events, size_s, hop_s)
 
 
 @pytest.mark.parametrize("text", ["5x", "90s", "1m", "2m/5m", ""])

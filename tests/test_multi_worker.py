@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import redis
 
-from exact import add_partials, all_counted, assert_window_matches, exact_windows, from_redis, window_series
+from exact import add_partials, all_counted, assert_window_matches, exact_hopping, exact_windows, from_redis, window_series
 from inferwatch.deploy.local_stack import create_topics
 from inferwatch.producers.publisher import EventPublisher
 from inferwatch.producers.traffic_model import TrafficModel
@@ -16,7 +16,9 @@ from inferwatch.sinks.redis.live_state import read_windows
 from workers import Worker, wait_for
 
 pytestmark = pytest.mark.integration
-WINDOW_S = 60
+# 10 s panes and 30 s windows every 10 s: on a quiet stream event time follows the wall clock
+# (watermark.py), so the longest window closes ~30 s after the last event, not minutes.
+WINDOW_S = 10
 N_EVENTS = 12_000
 
 
@@ -28,7 +30,7 @@ def test_two_workers_and_a_rebalance_give_each_window_once_and_exact(stack, tmp_
         # A Redis database of its own: no other test's windows in the way.
         "redis_url": stack.resolved_redis_url.rsplit("/", 1)[0] + "/3",
         "window_seconds": WINDOW_S, "allowed_lateness_seconds": 2.0, "partition_idle_seconds": 2.0,
-        "live_update_seconds": 0.5, "extra_windows": [],
+        "live_update_seconds": 0.5, "extra_windows": ["30s/10s"],
     })
     create_topics(base, base.kafka_bootstrap, progress=lambda _: None)
     client = redis.Redis.from_url(base.redis_url)
@@ -51,31 +53,37 @@ def test_two_workers_and_a_rebalance_give_each_window_once_and_exact(stack, tmp_
             publisher.publish(event)
         assert publisher.flush(30) == 0
 
-        def all_closed():
-            closed = [from_redis(w) for w in read_windows(client, limit=2000) if w["state"] == "closed"]
-            return closed if all_counted(closed, N_EVENTS) else None
+        # Panes, and 30 s windows every 10 s (each event in 3), merged from the finalised panes
+        # whichever worker finalised them (the rebalance falls inside some of them).
+        for size_s, hop_s, expected, per_event in ((WINDOW_S, 0, expected, 1),
+                                                   (30, 10, exact_hopping(events, 30, 10), 3)):
+            def all_closed():
+                closed = [from_redis(w) for w in read_windows(client, limit=5000) if w["state"] == "closed"
+                          and (w["window_seconds"], w["hop_seconds"]) == (str(size_s), str(hop_s))]
+                return closed if all_counted(closed, per_event * N_EVENTS) else None
 
-        closed = wait_for("every window to close", all_closed)
-        # Each window (or per-partition part) once: the first worker to close it wins (SET NX).
-        parts = [(window_series(w), int(w["window_start_ms"]), w["source_partition"]) for w in closed]
-        assert len(set(parts)) == len(parts)
-        redis_windows = add_partials(((window_series(w), int(w["window_start_ms"])), w) for w in closed)
-        rows = []
-        for worker in (first, second):
-            columns, found = worker.sql(
-                "SELECT keyset, service, model, model_version, tenant_id, route, source_partition, "
-                "toUnixTimestamp(window_start) * 1000 AS start_ms, events, errors, timeouts, filtered, "
-                "input_tokens, output_tokens, cost_usd, latency_p50_ms, latency_p90_ms, latency_p99_ms, "
-                "ttft_p95_ms, error_types FROM window_rollups")
-            rows += [dict(zip(columns, r)) for r in found]
-        written = [(window_series(r), int(r["start_ms"]), r["source_partition"]) for r in rows]
-        assert len(set(written)) == len(written)  # each row once, across both workers
-        rollups = add_partials(((window_series(r), int(r["start_ms"])), r) for r in rows)
-        assert redis_windows.keys() == expected.keys()
-        assert rollups.keys() == expected.keys()
-        for key, exp in expected.items():
-            assert_window_matches(key, redis_windows[key], exp)
-            assert_window_matches(key, rollups[key], exp)
+            closed = wait_for(f"every {size_s}s window to close", all_closed)
+            # Each window (or per-partition part) once: the first worker to close it wins (SET NX).
+            parts = [(window_series(w), int(w["window_start_ms"]), w["source_partition"]) for w in closed]
+            assert len(set(parts)) == len(parts)
+            redis_windows = add_partials(((window_series(w), int(w["window_start_ms"])), w) for w in closed)
+            rows = []
+            for worker in (first, second):
+                columns, found = worker.sql(
+                    "SELECT keyset, service, model, model_version, tenant_id, route, source_partition, "
+                    "toUnixTimestamp(window_start) * 1000 AS start_ms, events, errors, timeouts, filtered, "
+                    "input_tokens, output_tokens, cost_usd, latency_p50_ms, latency_p90_ms, latency_p99_ms, "
+                    f"ttft_p95_ms, error_types FROM window_rollups WHERE window_seconds = {size_s} "
+                    f"AND hop_seconds = {hop_s}")
+                rows += [dict(zip(columns, r)) for r in found]
+            written = [(window_series(r), int(r["start_ms"]), r["source_partition"]) for r in rows]
+            assert len(set(written)) == len(written)  # each row once, across both workers
+            rollups = add_partials(((window_series(r), int(r["start_ms"])), r) for r in rows)
+            assert redis_windows.keys() == expected.keys()
+            assert rollups.keys() == expected.keys()
+            for key, exp in expected.items():
+                assert_window_matches(key, redis_windows[key], exp)
+                assert_window_matches(key, rollups[key], exp)
     finally:
         second.stop()
         first.stop()

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from exact import KEYSETS, add_partials, assert_window_matches, exact_metrics, exact_windows, series_key
+from exact import KEYSETS, add_partials, assert_window_matches, exact_hopping, exact_windows, pane_id, series_key
 from inferwatch.processors.pipeline import MonitoringPipeline, RawMessage
 from inferwatch.producers.replay import load_trace
 from inferwatch.producers.traffic_model import TrafficModel
@@ -26,17 +26,6 @@ AZURE_TRACE = Path(__file__).resolve().parents[2] / "shared" / "data" / "azure_l
 START_MS = 1_700_150_400_000  # an hour boundary: the trace is replayed from here
 JITTER_MS = 10_000
 STRAGGLERS = 60
-
-
-def exact_hopping(events, size_s, hop_s):
-    """Metrics of every window of size_s starting every hop_s that holds events, per series."""
-    groups = {}
-    for e in events:
-        last = e["ts"] - e["ts"] % (hop_s * 1000)
-        for start in range(last, e["ts"] - size_s * 1000, -hop_s * 1000):
-            for keyset in KEYSETS:
-                groups.setdefault((series_key(keyset, e), start), []).append(e)
-    return {key: exact_metrics(group) for key, group in groups.items()}
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +51,17 @@ def test_trace_replay_out_of_order_with_late_events_matches_exact_windows(trace_
                         partition_idle_seconds=3600)
     pipeline = MonitoringPipeline(settings, codec)
     partition_of = {}
-    closed, decoded, late = [], 0, 0
+    closed, decoded, late, finalised = [], 0, 0, {}
+
+    def take(update):
+        """The closed panes, and the longer windows merged from the finalised panes, as the worker does."""
+        for window in update.closed_windows:
+            finalised[pane_id(window)] = window["state"]
+        closed.extend(update.closed_windows)
+        for due in update.due_windows:
+            states = [finalised.get(pane_id(p)) for p in due.pane_ids()]
+            closed.append(pipeline.composite.from_pane_states(due, states).snapshot())
+
     for offset, first in enumerate(range(0, len(delivered), 200)):
         by_partition = {}
         for e in delivered[first:first + 200]:
@@ -72,9 +71,9 @@ def test_trace_replay_out_of_order_with_late_events_matches_exact_windows(trace_
         outcome = pipeline.process(messages, wall_ms=offset)
         decoded += outcome.events
         late += outcome.late
-        closed += pipeline.live_update(wall_ms=offset).closed_windows
+        take(pipeline.live_update(wall_ms=offset))
     # The stream goes quiet: an hour of wall time later, event time has moved past every window.
-    closed += pipeline.live_update(wall_ms=10 * 3600_000).closed_windows
+    take(pipeline.live_update(wall_ms=10 * 3600_000))
 
     assert late == STRAGGLERS
     assert decoded == len(trace_events)

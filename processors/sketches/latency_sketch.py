@@ -80,3 +80,16 @@ class LatencySketch:
 
     def quantiles(self, qs: tuple[float, ...]) -> list[float]:
         return [self.quantile(q) for q in qs]
+
+    def to_state(self) -> dict:
+        """JSON-able, exact: from_state(to_state()) merges and answers like the original."""
+        return {"accuracy": self.relative_accuracy, "buckets": [[k, n] for k, n in self.buckets.items()],
+                "zero_count": self.zero_count, "count": self.count, "max": self.max if self.count else None}
+
+    @classmethod
+    def from_state(cls, state: dict) -> LatencySketch:
+        sketch = cls(state["accuracy"])
+        sketch.buckets = {int(k): int(n) for k, n in state["buckets"]}
+        sketch.zero_count, sketch.count = state["zero_count"], state["count"]
+        sketch.max = float("-inf") if state["max"] is None else state["max"]
+        return sketch

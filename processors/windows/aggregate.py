@@ -50,6 +50,30 @@ class WindowAggregate:
             for name, value in source.items():
                 target[name] = target.get(name, 0) + value
 
+    def to_state(self) -> dict:
+        """The window's counts and sketches, JSON-able and exact (to merge it elsewhere, later)."""
+        return {
+            "events": self.events, "status_counts": self.status_counts.tolist(),
+            "input_tokens": self.input_tokens, "output_tokens": self.output_tokens, "cost_usd": self.cost_usd,
+            "latency_sketch": self.latency_sketch.to_state(), "ttft_sketch": self.ttft_sketch.to_state(),
+            "error_types": self.error_types, "quality_sums": self.quality_sums, "quality_counts": self.quality_counts,
+            "partitions": sorted(self.partitions),
+        }
+
+    @classmethod
+    def from_state(cls, series: SeriesKey, window_start_ms: int, window_seconds: int, state: dict,
+                   source_partition: int | None = None) -> WindowAggregate:
+        return cls(
+            series, window_start_ms, window_seconds, source_partition=source_partition,
+            partitions=set(state["partitions"]), events=state["events"],
+            status_counts=np.array(state["status_counts"], dtype=np.int64),
+            input_tokens=state["input_tokens"], output_tokens=state["output_tokens"], cost_usd=state["cost_usd"],
+            latency_sketch=LatencySketch.from_state(state["latency_sketch"]),
+            ttft_sketch=LatencySketch.from_state(state["ttft_sketch"]),
+            error_types=dict(state["error_types"]), quality_sums=dict(state["quality_sums"]),
+            quality_counts=dict(state["quality_counts"]),
+        )
+
     @property
     def window_end_ms(self) -> int:
         return self.window_start_ms + self.window_seconds * 1000

@@ -5,7 +5,10 @@ that starts every `hop` seconds (hop = size: tumbling) is the merge of the panes
 sketches merge exactly, so a 5-minute or 1-hour window holds what one window over all its events
 would. Pane state is therefore the only per-event work, whatever windows are configured.
 A window is final once the watermark passes its end plus the allowed lateness, i.e. once all its
-panes are closed; until then `open_windows` gives its partial value for live display.
+panes are closed; until then `open_windows` gives its partial value for live display, from the
+panes this worker holds. The final value is merged from the *finalised* panes' states
+(`from_pane_states`; the worker keeps them in Redis), whichever worker finalised each pane: after a
+restart or a rebalance, a window spanning it still holds every pane, each once.
 Panes merge per stream, (series, source partition): the part of a series that spans partitions
 gets its longer windows per partition too (keys.py).
 """
@@ -19,6 +22,24 @@ from inferwatch.processors.windows.aggregate import WindowAggregate
 from inferwatch.processors.windows.keys import SeriesKey
 
 Stream = tuple[SeriesKey, int | None]  # (series, source partition or None)
+
+
+@dataclass(frozen=True)
+class DueWindow:
+    """A longer window whose panes are all closed: to be merged from their finalised states."""
+
+    spec: WindowSpec
+    series: SeriesKey
+    source_partition: int | None
+    start_ms: int
+    pane_seconds: int
+
+    def pane_ids(self) -> list[dict]:
+        """Its panes, identified as their snapshots identify them (keyset, series, size, start, partition)."""
+        return [{"keyset": self.series.keyset, "series": self.series.label, "window_seconds": self.pane_seconds,
+                 "hop_seconds": 0, "window_start_ms": start,
+                 "source_partition": -1 if self.source_partition is None else self.source_partition}
+                for start in range(self.start_ms, self.start_ms + self.spec.size_seconds * 1000, self.pane_seconds * 1000)]
 
 _SPEC = re.compile(r"^(\d+)([smh])(?:/(\d+)([smh]))?$")
 _UNIT_S = {"s": 1, "m": 60, "h": 3600}
@@ -62,6 +83,25 @@ class CompositeWindows:
         for pane in panes:
             self._closed_panes.setdefault((pane.series, pane.source_partition), {})[pane.window_start_ms] = pane
 
+    def drop_partitions(self, partitions: set[int]) -> None:
+        """Streams read from revoked partitions: their new owner closes their windows."""
+        for stream in [s for s, panes in self._closed_panes.items()
+                       if any(p.partitions & partitions for p in panes.values())]:
+            del self._closed_panes[stream]
+
+    def from_pane_states(self, due: DueWindow, states: list[dict | None]) -> WindowAggregate | None:
+        """The window merged from its panes' finalised states (None: a pane without events)."""
+        window = None
+        for pane_id, state in zip(due.pane_ids(), states):
+            if state is None:
+                continue
+            if window is None:
+                window = WindowAggregate(due.series, due.start_ms, due.spec.size_seconds, due.spec.hop_seconds,
+                                         due.source_partition)
+            window.merge(WindowAggregate.from_state(due.series, pane_id["window_start_ms"], due.pane_seconds, state,
+                                                    due.source_partition))
+        return window
+
     def _merge(self, spec: WindowSpec, stream: Stream, start_ms: int, open_panes: dict) -> WindowAggregate | None:
         series, source_partition = stream
         window = None
@@ -75,7 +115,7 @@ class CompositeWindows:
             window.merge(pane)
         return window
 
-    def close_due(self, watermark_ms: float | None) -> list[WindowAggregate]:
+    def close_due(self, watermark_ms: float | None) -> list[DueWindow]:
         """Windows whose end + lateness the watermark passed, each once; then old panes are let go."""
         if watermark_ms is None:
             return []
@@ -88,7 +128,7 @@ class CompositeWindows:
                     if key in self._emitted or start + spec.size_seconds * 1000 + self.lateness_ms > watermark_ms:
                         continue
                     self._emitted.add(key)
-                    final.append(self._merge(spec, stream, start, {}))
+                    final.append(DueWindow(spec, stream[0], stream[1], start, self.pane_ms // 1000))
         horizon = watermark_ms - self.lateness_ms - self.retention_ms
         for panes in self._closed_panes.values():
             for start in [s for s in panes if s < horizon]:

@@ -9,6 +9,9 @@ Key layout (documented in the README, "Live state in Redis"):
   (service, model, ...), ``source_partition`` (-1: whole series) and the window's metrics (see WindowAggregate.snapshot; counts per error type as ``error_type:<name>``,
   quality scores as ``quality:<name>:mean`` / ``quality:<name>:count``) plus ``state``
   (open|closed) and ``updated_at_ms``; expires after ``redis_window_ttl_seconds``.
+- ``<window key>:state`` string: a closed pane's counts and sketches (JSON), which the longer
+  windows are merged from, whichever worker finalised the pane; expires after
+  ``state_ttl_seconds`` (the window TTL plus the longest window).
 - ``iw:windows`` sorted set of those keys scored by window start, to list recent windows.
 - ``iw:alerts`` stream of alert records (capped, approximately, at 10,000 entries).
 - ``iw:counters`` hash of pipeline counters (events, batch_messages, dead_letters, late_events).
@@ -24,6 +27,7 @@ Several workers may share one Redis: a window is finalised by the first worker t
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import time
@@ -73,9 +77,10 @@ return 1
 
 
 class LiveStateWriter:
-    def __init__(self, redis_url: str, window_ttl_seconds: int):
+    def __init__(self, redis_url: str, window_ttl_seconds: int, state_ttl_seconds: int):
         self.client = redis.Redis.from_url(redis_url)
         self.window_ttl_seconds = window_ttl_seconds
+        self.state_ttl_seconds = state_ttl_seconds
         self._write_if_open = self.client.register_script(_WRITE_IF_OPEN)
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}"
 
@@ -111,6 +116,8 @@ class LiveStateWriter:
             key = window_key(snapshot)
             pipe.hset(key, mapping={**_redis_fields(snapshot), "state": "closed", "updated_at_ms": now_ms})
             pipe.expire(key, self.window_ttl_seconds)
+            if "state" in snapshot:  # a pane: the longer windows merge it from here
+                pipe.set(f"{key}:state", json.dumps(snapshot["state"]), ex=self.state_ttl_seconds)
             pipe.zadd(WINDOW_INDEX, {key: snapshot["window_start_ms"]})
         if open_windows or closed_windows:
             # Keys in the index expire with their hashes; trim the index on the same horizon.
@@ -122,6 +129,14 @@ class LiveStateWriter:
                 if increment:
                     pipe.hincrby(hash_name, name, increment)
         pipe.execute()
+
+
+    def read_states(self, windows: list[dict]) -> list[dict | None]:
+        """The finalised states of these panes (identified like snapshots); None where there is none."""
+        if not windows:
+            return []
+        raw = self.client.mget([f"{window_key(w)}:state" for w in windows])
+        return [None if value is None else json.loads(value) for value in raw]
 
 
 def _flatten(fields: dict) -> list:
