@@ -18,19 +18,17 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 from confluent_kafka import Producer
 
 sys.path.insert(0, str(Path(__file__).parent))
-from pipeline_throughput import encoded_batches, produce_all  # noqa: E402 (a sibling script)
+from pipeline_throughput import encoded_batches, produce_all, start_stack  # noqa: E402 (a sibling script)
 
 from inferwatch.deploy import local_stack  # noqa: E402
 from inferwatch.schemas.registry import local_schema_ids  # noqa: E402
 from inferwatch.schemas.wire import EventCodec  # noqa: E402
-from inferwatch.settings import Settings  # noqa: E402
 from inferwatch.sinks.clickhouse.avro_container import array_blocks, object_container, unframe  # noqa: E402
 from inferwatch.sinks.clickhouse.clickhouse_thread import ClickHouseThread  # noqa: E402
 from inferwatch.sinks.clickhouse.kafka_sink import EVENTS, ClickHouseEventSink  # noqa: E402
@@ -50,10 +48,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=500_000)
     args = parser.parse_args()
-    settings = Settings(state_dir=Path(tempfile.mkdtemp(prefix="iw-bench-sink-")))
-    local_stack.up(settings, progress=lambda line: print(f"[stack] {line}"))
-    settings = settings.model_copy(update={
-        "kafka_bootstrap": settings.resolved_kafka_bootstrap, "redis_url": settings.resolved_redis_url})
+    settings = start_stack("iw-bench-sink-")
     clickhouse = None
     try:
         start_ms = int(time.time() * 1000) - 3600_000

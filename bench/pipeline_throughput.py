@@ -169,15 +169,20 @@ def freshness(settings: Settings, producer: Producer, topic: str, counted, rate:
     return {"fresh_rate": rate, "lag_median": float(np.median(lags)), "lag_max": max(lags)}
 
 
+def start_stack(prefix: str) -> Settings:
+    """A local stack of its own under /tmp; the returned settings name its broker and Redis."""
+    settings = Settings(state_dir=Path(tempfile.mkdtemp(prefix=prefix)))
+    local_stack.up(settings, progress=lambda line: print(f"[stack] {line}"))
+    return settings.model_copy(update={
+        "kafka_bootstrap": settings.resolved_kafka_bootstrap, "redis_url": settings.resolved_redis_url})
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=300_000)
     parser.add_argument("--fresh-seconds", type=float, default=20.0)
     args = parser.parse_args()
-    settings = Settings(state_dir=Path(tempfile.mkdtemp(prefix="iw-bench-pipeline-")))
-    local_stack.up(settings, progress=lambda line: print(f"[stack] {line}"))
-    settings = settings.model_copy(update={
-        "kafka_bootstrap": settings.resolved_kafka_bootstrap, "redis_url": settings.resolved_redis_url})
+    settings = start_stack("iw-bench-pipeline-")
     try:
         window_ms = settings.window_seconds * 1000
         start_ms = int(time.time() * 1000 - 30 * window_ms) // window_ms * window_ms

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from inferwatch.processors.windows.watermark import PartitionWatermark
+from inferwatch.processors.windows.watermark import PartitionWatermark, pop_closed
 
 KEYSET = "feedback"
 FIELDS = ("service", "model")
@@ -112,11 +112,7 @@ class FeedbackWindows:
         return late, closed_by
 
     def close_due(self, wall_ms: float) -> list[FeedbackWindow]:
-        now_ms = self.watermark.current(wall_ms)
-        if now_ms is None:
-            return []
-        due = [k for k, w in self.open.items() if w.window_end_ms + self.lateness_ms <= now_ms]
-        return [self.open.pop(k) for k in sorted(due, key=lambda k: k[2])]
+        return pop_closed(self.open, self.watermark.current(wall_ms), self.lateness_ms)
 
     def drop_partitions(self, partitions: set[int]) -> None:
         """Partitions revoked: their uncommitted feedback is re-read by the new owner."""

@@ -17,7 +17,7 @@ import numpy as np
 from inferwatch.processors.event_batch import STATUS_CODE, EventBatch, KeyedSeries
 from inferwatch.processors.windows.aggregate import WindowAggregate
 from inferwatch.processors.windows.keys import SeriesKey
-from inferwatch.processors.windows.watermark import PartitionWatermark
+from inferwatch.processors.windows.watermark import PartitionWatermark, pop_closed
 
 @dataclass
 class AddResult:
@@ -123,11 +123,7 @@ class TumblingWindows:
 
     def close_due(self, wall_ms: float) -> list[WindowAggregate]:
         """Remove and return the windows whose end + allowed lateness event time has passed."""
-        now_ms = self.watermark.current(wall_ms)
-        if now_ms is None:
-            return []
-        due = [k for k, w in self.open.items() if w.window_end_ms + self.lateness_ms <= now_ms]
-        return [self.open.pop(k) for k in sorted(due, key=lambda k: k[1])]
+        return pop_closed(self.open, self.watermark.current(wall_ms), self.lateness_ms)
 
     def take_late_counts(self) -> dict[SeriesKey, int]:
         late, self.late_by_series = self.late_by_series, {}

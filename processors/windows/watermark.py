@@ -13,6 +13,15 @@ from the newest event seen, so the last windows still close. The watermark never
 from __future__ import annotations
 
 
+def pop_closed(open_windows: dict, now_ms: float | None, lateness_ms: int) -> list:
+    """Remove and return, oldest first, the windows whose end + allowed lateness event time
+    `now_ms` has passed (none before the first event)."""
+    if now_ms is None:
+        return []
+    due = [k for k, w in open_windows.items() if w.window_end_ms + lateness_ms <= now_ms]
+    return sorted((open_windows.pop(k) for k in due), key=lambda w: w.window_start_ms)
+
+
 class PartitionWatermark:
     def __init__(self, idle_seconds: float, partitions: tuple[int, ...] = ()):
         self.idle_ms = idle_seconds * 1000
