@@ -139,6 +139,10 @@ class Settings(BaseSettings):
     take_within_seconds: float = Field(
         0.25, gt=0, description="Longest wait to fill a `stream.take` batch (s)."
     )
+    worker_fetch_max_wait_ms: int = Field(
+        100, ge=1, le=1500,
+        description="Longest the broker holds the worker's fetch when it has no new data (ms); Faust's own 1500 delays busy partitions behind idle ones.",
+    )
     live_update_seconds: float = Field(
         0.5, gt=0, description="How often open windows are written to Redis and closed (s)."
     )

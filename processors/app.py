@@ -20,6 +20,7 @@ import faust
 from faust.web import Request, Response, View
 
 from inferwatch.processors.decoding import decode_in_pool, init_decoder
+from inferwatch.processors.kafka_transport import broker_urls
 from inferwatch.processors.pipeline import MonitoringPipeline, RawMessage
 from inferwatch.processors.windows.feedback import KEYSET as FEEDBACK_KEYSET
 from inferwatch.schemas.registry import schema_ids
@@ -34,10 +35,9 @@ log = logging.getLogger(__name__)
 
 
 def create_app(settings: Settings) -> faust.App:
-    bootstrap = ";".join(f"kafka://{server}" for server in settings.resolved_kafka_bootstrap.split(","))
     app = faust.App(
         settings.app_id,
-        broker=bootstrap,
+        broker=broker_urls(settings.resolved_kafka_bootstrap, settings.worker_fetch_max_wait_ms),
         datadir=str(settings.state_dir / "faust"),
         web_bind=settings.worker_web_host,
         web_host=settings.worker_web_host,
