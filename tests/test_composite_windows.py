@@ -94,3 +94,27 @@ def test_a_new_owner_closes_windows_spanning_a_rebalance_with_every_pane(text, s
 def test_bad_window_specs_are_clear_errors(text):
     with pytest.raises(ValueError, match="window"):
         WindowSpec.parse(text, 60)
+
+
+@pytest.mark.parametrize("text, size_s, hop_s", [("5m/1m", 300, 60), ("1h", 3600, 3600)])
+def test_open_windows_hold_every_event_so_far_as_panes_close(text, size_s, hop_s):
+    """The live value of a longer window (its closed panes' merge, kept between updates, plus its
+    open panes) equals the exact computation over the events read so far, after every take:
+    also right after one of its panes closes and joins the closed part."""
+    rng = np.random.default_rng(8)
+    events = TrafficModel(seed=8).events(np.sort(T0 + rng.integers(0, 25 * 60_000, 3000)))
+    panes = TumblingWindows(60, allowed_lateness_seconds=0, partition_idle_seconds=3600, partitions=(0,))
+    composite = CompositeWindows([WindowSpec.parse(text, 60)], 60, lateness_ms=0)
+    checked, pane_closings = 0, 0
+    for i in range(0, len(events), 150):
+        touched = panes.add(EventBatch.from_events(events[i:i + 150], KEYSETS), 0, wall_ms=i).touched
+        closed = panes.close_due(wall_ms=i)
+        pane_closings += bool(closed)
+        composite.add_closed_panes(closed)
+        composite.close_due(panes.watermark.current(wall_ms=i))
+        expected = exact_hopping(events[:i + 150], size_s, hop_s)
+        for window in composite.open_windows(touched, panes.open):
+            key = (window.series, window.window_start_ms)
+            assert_window_matches(key, window.snapshot(), expected[key])
+            checked += 1
+    assert pane_closings >= 20 and checked > 100

@@ -78,42 +78,53 @@ class CompositeWindows:
         self.retention_ms = max((s.size_seconds for s in specs), default=0) * 1000
         self._closed_panes: dict[Stream, dict[int, WindowAggregate]] = {}
         self._emitted: set[tuple[WindowSpec, Stream, int]] = set()
+        # (spec, stream, start) -> merge of that window's closed panes (None: none has events).
+        # Closed panes never change, so a live update merges this and the open panes only,
+        # not every pane of the hour again; a pane closing into the window drops the entry.
+        self._closed_merges: dict[tuple[WindowSpec, Stream, int], WindowAggregate | None] = {}
 
     def add_closed_panes(self, panes: list[WindowAggregate]) -> None:
         for pane in panes:
-            self._closed_panes.setdefault((pane.series, pane.source_partition), {})[pane.window_start_ms] = pane
+            stream = (pane.series, pane.source_partition)
+            self._closed_panes.setdefault(stream, {})[pane.window_start_ms] = pane
+            for spec in self.specs:
+                for start in spec.starts_covering(pane.window_start_ms):
+                    self._closed_merges.pop((spec, stream, start), None)
 
     def drop_partitions(self, partitions: set[int]) -> None:
         """Streams read from revoked partitions: their new owner closes their windows."""
-        for stream in [s for s, panes in self._closed_panes.items()
-                       if any(p.partitions & partitions for p in panes.values())]:
+        dropped = {s for s, panes in self._closed_panes.items() if any(p.partitions & partitions for p in panes.values())}
+        for stream in dropped:
             del self._closed_panes[stream]
+        self._closed_merges = {k: w for k, w in self._closed_merges.items() if k[1] not in dropped}
 
     def from_pane_states(self, due: DueWindow, states: list[dict | None]) -> WindowAggregate | None:
         """The window merged from its panes' finalised states (None: a pane without events)."""
-        window = None
-        for pane_id, state in zip(due.pane_ids(), states):
-            if state is None:
-                continue
-            if window is None:
-                window = WindowAggregate(due.series, due.start_ms, due.spec.size_seconds, due.spec.hop_seconds,
-                                         due.source_partition)
-            window.merge(WindowAggregate.from_state(due.series, pane_id["window_start_ms"], due.pane_seconds, state,
-                                                    due.source_partition))
-        return window
+        panes = [None if state is None else WindowAggregate.from_state(
+            due.series, pane_id["window_start_ms"], due.pane_seconds, state, due.source_partition)
+            for pane_id, state in zip(due.pane_ids(), states)]
+        return self._merge(due.spec, (due.series, due.source_partition), due.start_ms, panes)
 
-    def _merge(self, spec: WindowSpec, stream: Stream, start_ms: int, open_panes: dict) -> WindowAggregate | None:
-        series, source_partition = stream
+    def _merge(self, spec: WindowSpec, stream: Stream, start_ms: int, panes: list[WindowAggregate | None]) -> WindowAggregate | None:
         window = None
-        for pane_start in range(start_ms, start_ms + spec.size_seconds * 1000, self.pane_ms):
-            pane = (self._closed_panes.get(stream, {}).get(pane_start)
-                    or open_panes.get((series, pane_start, source_partition)))
+        for pane in panes:
             if pane is None:
                 continue
             if window is None:
-                window = WindowAggregate(series, start_ms, spec.size_seconds, spec.hop_seconds, source_partition)
+                window = WindowAggregate(stream[0], start_ms, spec.size_seconds, spec.hop_seconds, stream[1])
             window.merge(pane)
         return window
+
+    def _partial(self, spec: WindowSpec, stream: Stream, start_ms: int, open_panes: dict) -> WindowAggregate | None:
+        """The window's value now: its closed panes' merge (cached) and its open panes."""
+        series, source_partition = stream
+        closed = self._closed_panes.get(stream, {})
+        starts = range(start_ms, start_ms + spec.size_seconds * 1000, self.pane_ms)
+        key = (spec, stream, start_ms)
+        if key not in self._closed_merges:
+            self._closed_merges[key] = self._merge(spec, stream, start_ms, [closed.get(s) for s in starts])
+        return self._merge(spec, stream, start_ms, [self._closed_merges[key]] + [
+            open_panes.get((series, s, source_partition)) for s in starts if s not in closed])
 
     def close_due(self, watermark_ms: float | None) -> list[DueWindow]:
         """Windows whose end + lateness the watermark passed, each once; then old panes are let go."""
@@ -128,6 +139,7 @@ class CompositeWindows:
                     if key in self._emitted or start + spec.size_seconds * 1000 + self.lateness_ms > watermark_ms:
                         continue
                     self._emitted.add(key)
+                    self._closed_merges.pop(key, None)
                     final.append(DueWindow(spec, stream[0], stream[1], start, self.pane_ms // 1000))
         horizon = watermark_ms - self.lateness_ms - self.retention_ms
         for panes in self._closed_panes.values():
@@ -146,5 +158,5 @@ class CompositeWindows:
                     key = (spec, stream, start)
                     if key not in seen and key not in self._emitted:
                         seen.add(key)
-                        result.append(self._merge(spec, stream, start, open_panes))
+                        result.append(self._partial(spec, stream, start, open_panes))
         return result
