@@ -64,22 +64,26 @@ class LatencySketch:
 
     def quantile(self, q: float) -> float:
         """Value at quantile q in [0, 1]; NaN for an empty sketch."""
-        if not 0 <= q <= 1:
-            raise ValueError(f"quantile must be in [0, 1], got {q}")
-        if self.count == 0:
-            return math.nan
-        rank = math.floor(q * (self.count - 1))
-        if rank < self.zero_count:
-            return 0.0
-        seen = self.zero_count
-        for key in sorted(self.buckets):
-            seen += self.buckets[key]
-            if seen > rank:
-                return min(2 * self._gamma**key / (self._gamma + 1), self.max)
-        return self.max  # unreachable: bucket counts add up to count
+        return self.quantiles((q,))[0]
 
     def quantiles(self, qs: tuple[float, ...]) -> list[float]:
-        return [self.quantile(q) for q in qs]
+        """Values at these quantiles, from one pass over the sorted buckets."""
+        for q in qs:
+            if not 0 <= q <= 1:
+                raise ValueError(f"quantile must be in [0, 1], got {q}")
+        if self.count == 0:
+            return [math.nan] * len(qs)
+        keys = sorted(self.buckets)
+        cumulative = np.cumsum([self.buckets[key] for key in keys]) + self.zero_count
+        values = []
+        for q in qs:
+            rank = math.floor(q * (self.count - 1))
+            if rank < self.zero_count:
+                values.append(0.0)
+                continue
+            key = keys[int(np.searchsorted(cumulative, rank, side="right"))]  # first bucket past the rank
+            values.append(min(2 * self._gamma**key / (self._gamma + 1), self.max))
+        return values
 
     def to_state(self) -> dict:
         """JSON-able, exact: from_state(to_state()) merges and answers like the original."""
