@@ -166,6 +166,10 @@ class Settings(BaseSettings):
     clickhouse_retry_max_seconds: float = Field(
         30.0, gt=0, description="Longest back-off between retries of a failed ClickHouse insert (s)."
     )
+    clickhouse_thread_nice: int = Field(
+        10, ge=0, le=19,
+        description="Nice value (Linux) of the worker's ClickHouse thread and the embedded engine's threads: busy cores serve windows and alerts first; 0 = normal priority.",
+    )
     clickhouse_events_ttl_days: int = Field(
         0, ge=0, description="Days inference_events rows are kept (by event time); 0 = forever. Applied at start-up."
     )
