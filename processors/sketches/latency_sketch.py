@@ -56,8 +56,12 @@ class LatencySketch:
     def merge(self, other: LatencySketch) -> None:
         if other.relative_accuracy != self.relative_accuracy:
             raise ValueError("cannot merge sketches of different relative accuracy")
-        for key, n in other.buckets.items():
-            self.buckets[key] = self.buckets.get(key, 0) + n
+        if not self.buckets:  # into an empty sketch (a window starting from its first pane): a copy, in C
+            self.buckets = dict(other.buckets)
+        else:
+            buckets = self.buckets
+            for key, n in other.buckets.items():
+                buckets[key] = buckets.get(key, 0) + n
         self.zero_count += other.zero_count
         self.count += other.count
         self.max = max(self.max, other.max)
