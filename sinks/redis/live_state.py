@@ -68,9 +68,16 @@ def window_key(snapshot: dict) -> str:
 
 # Writes an open window's fields unless the window is already closed: after a rebalance, a worker
 # re-reading a message that spans two windows must not overwrite the closed one with a partial.
+# The fields come as one JSON object of strings: one argument to pack per window instead of ~130,
+# which was most of a live update's time on the worker's event loop.
 _WRITE_IF_OPEN = """
 if redis.call('HGET', KEYS[1], 'state') == 'closed' then return 0 end
-redis.call('HSET', KEYS[1], unpack(ARGV, 2))
+local flat = {}
+for name, value in pairs(cjson.decode(ARGV[2])) do
+  flat[#flat + 1] = name
+  flat[#flat + 1] = value
+end
+redis.call('HSET', KEYS[1], unpack(flat))
 redis.call('EXPIRE', KEYS[1], ARGV[1])
 return 1
 """
@@ -109,8 +116,10 @@ class LiveStateWriter:
         pipe = self.client.pipeline(transaction=False)
         for snapshot in open_windows:
             key = window_key(snapshot)
-            fields = {**_redis_fields(snapshot), "state": "open", "updated_at_ms": now_ms}
-            self._write_if_open(keys=[key], args=[self.window_ttl_seconds, *_flatten(fields)], client=pipe)
+            # str() of a number is what redis-py would send for it (repr for floats: exact).
+            fields = {name: str(value) for name, value in _redis_fields(snapshot).items()}
+            fields.update(state="open", updated_at_ms=str(now_ms))
+            self._write_if_open(keys=[key], args=[self.window_ttl_seconds, json.dumps(fields)], client=pipe)
             pipe.zadd(WINDOW_INDEX, {key: snapshot["window_start_ms"]})
         for snapshot in closed_windows:
             key = window_key(snapshot)
@@ -137,10 +146,6 @@ class LiveStateWriter:
             return []
         raw = self.client.mget([f"{window_key(w)}:state" for w in windows])
         return [None if value is None else json.loads(value) for value in raw]
-
-
-def _flatten(fields: dict) -> list:
-    return [item for pair in fields.items() for item in pair]
 
 
 def read_windows(client: redis.Redis, limit: int = 200) -> list[dict]:
