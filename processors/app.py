@@ -176,11 +176,24 @@ def create_app(settings: Settings) -> faust.App:
             # owner offsets whose windows were already written, and they would be written twice.
             await app.commit(None)
 
+    handoff_name = f"{settings.app_id}:{settings.events_topic}"
+
     @app.on_partitions_revoked.connect
     async def forget_revoked(app_, revoked, **kwargs):
         await decoding.join()  # takes already read are applied before their partitions are dropped
-        pipeline.drop_partitions({tp.partition for tp in revoked if tp.topic == settings.events_topic},
-                                 {tp.partition for tp in revoked if tp.topic == settings.feedback_topic})
+        event_partitions = {tp.partition for tp in revoked if tp.topic == settings.events_topic}
+        live_state.write_handoffs(handoff_name, pipeline.handoff(event_partitions))
+        pipeline.drop_partitions(event_partitions, {tp.partition for tp in revoked if tp.topic == settings.feedback_topic})
+
+    @app.on_partitions_assigned.connect
+    async def resume_assigned(app_, assigned, **kwargs):
+        # Every member revokes before any is assigned, so the previous owner's handoff is there
+        # (a worker that crashed left none: its open longer windows are not finalised).
+        for partition in sorted(tp.partition for tp in assigned if tp.topic == settings.events_topic):
+            handoff = live_state.read_handoff(handoff_name, partition)
+            if handoff is not None:
+                pipeline.resume(partition, handoff,
+                                live_state.read_states(pipeline.composite.handoff_pane_ids(handoff)))
 
     @app.page("/sql")
     class SqlView(View):

@@ -213,6 +213,17 @@ class MonitoringPipeline:
             ackable=ackable,
         )
 
+    def handoff(self, event_partitions: set[int]) -> dict[int, dict]:
+        """Per partition about to be revoked, what its next owner needs to finish the longer
+        windows of its streams (CompositeWindows.handoff) and to go on with its event time."""
+        return {p: {"clock": self.windows.watermark.clock(p), **self.composite.handoff({p})} for p in event_partitions}
+
+    def resume(self, partition: int, handoff: dict, pane_states: list[dict | None]) -> None:
+        """Take over an assigned partition's handoff (pane states: of `composite.handoff_panes`)."""
+        if handoff["clock"] is not None:
+            self.windows.watermark.resume(partition, tuple(handoff["clock"]))
+        self.composite.resume(handoff, pane_states)
+
     def drop_partitions(self, event_partitions: set[int], feedback_partitions: set[int]) -> None:
         """This worker no longer reads these partitions of the events and feedback topics
         (rebalance): drop what came from them.

@@ -118,3 +118,31 @@ def test_open_windows_hold_every_event_so_far_as_panes_close(text, size_s, hop_s
             assert_window_matches(key, window.snapshot(), expected[key])
             checked += 1
     assert pane_closings >= 20 and checked > 100
+
+
+def test_longer_windows_open_at_a_rebalance_are_finalised_by_the_new_owner_from_the_handoff():
+    """Worker A reads the whole stream and closes every pane (so every message is committed), but
+    not every 5-minute window; then its partitions move to B, which re-reads nothing. From A's
+    handoff (kept panes, emitted windows, partition clocks; through JSON, as in Redis) B finalises
+    the windows still open, each once, from the finalised pane states."""
+    rng = np.random.default_rng(9)
+    events = TrafficModel(seed=9).events(np.sort(T0 + rng.integers(0, 30 * 60_000, 3000)))
+    spec = WindowSpec.parse("5m/1m", 60)
+    store, emitted = {}, []
+    a_panes = TumblingWindows(60, allowed_lateness_seconds=0, partition_idle_seconds=1, partitions=(0, 1))
+    a = CompositeWindows([spec], 60, lateness_ms=0)
+    for i in range(0, len(events), 100):
+        emitted += feed(a_panes, a, events[i:i + 100], store, wall_ms=i)
+    # Quiet for 90 s: event time passes the last pane's end, not the last windows' ends.
+    emitted += feed(a_panes, a, [], store, wall_ms=len(events) + 90_000)
+    assert not a_panes.open and emitted
+    handoffs = json.loads(json.dumps({p: {"clock": a_panes.watermark.clock(p), **a.handoff({p})} for p in (0, 1)}))
+
+    b_panes = TumblingWindows(60, allowed_lateness_seconds=0, partition_idle_seconds=1, partitions=(0, 1))
+    b = CompositeWindows([spec], 60, lateness_ms=0)
+    for partition, handoff in handoffs.items():
+        b_panes.watermark.resume(int(partition), tuple(handoff["clock"]))
+        b.resume(handoff, [store.get(pane_id(p)) for p in b.handoff_pane_ids(handoff)])
+    from_b = feed(b_panes, b, [], store, wall_ms=10 * 3600_000)
+    assert from_b  # the windows open at the handover: B finalised them, A never will
+    assert_exact(emitted + from_b, events, 300, 60)

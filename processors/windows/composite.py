@@ -35,11 +35,15 @@ class DueWindow:
     pane_seconds: int
 
     def pane_ids(self) -> list[dict]:
-        """Its panes, identified as their snapshots identify them (keyset, series, size, start, partition)."""
-        return [{"keyset": self.series.keyset, "series": self.series.label, "window_seconds": self.pane_seconds,
-                 "hop_seconds": 0, "window_start_ms": start,
-                 "source_partition": -1 if self.source_partition is None else self.source_partition}
+        """Its panes, identified as their snapshots identify them (see `pane_id`)."""
+        return [pane_id(self.series, self.source_partition, start, self.pane_seconds)
                 for start in range(self.start_ms, self.start_ms + self.spec.size_seconds * 1000, self.pane_seconds * 1000)]
+
+
+def pane_id(series: SeriesKey, source_partition: int | None, start_ms: int, pane_seconds: int) -> dict:
+    """A pane identified as its snapshot identifies it: keyset, series, size, start, partition."""
+    return {"keyset": series.keyset, "series": series.label, "window_seconds": pane_seconds, "hop_seconds": 0,
+            "window_start_ms": start_ms, "source_partition": -1 if source_partition is None else source_partition}
 
 _SPEC = re.compile(r"^(\d+)([smh])(?:/(\d+)([smh]))?$")
 _UNIT_S = {"s": 1, "m": 60, "h": 3600}
@@ -97,6 +101,32 @@ class CompositeWindows:
         for stream in dropped:
             del self._closed_panes[stream]
         self._closed_merges = {k: w for k, w in self._closed_merges.items() if k[1] not in dropped}
+
+    def handoff(self, partitions: set[int]) -> dict:
+        """What the next owner of these partitions needs to finish their streams' longer windows
+        (JSON-able): the closed panes kept for those streams, and which of their windows were
+        emitted. Without it, a window whose panes were all closed (and their messages committed)
+        before a rebalance would be due on nobody: the new owner re-reads none of its events."""
+        streams = {s for s, panes in self._closed_panes.items() if any(p.partitions & partitions for p in panes.values())}
+        return {
+            "panes": [[*_stream_fields(stream), start] for stream in streams for start in self._closed_panes[stream]],
+            "emitted": [[spec.size_seconds, spec.hop_seconds, *_stream_fields(stream), start]
+                        for spec, stream, start in self._emitted if stream in streams],
+        }
+
+    def handoff_pane_ids(self, handoff: dict) -> list[dict]:
+        """The panes of a handoff (as `pane_id`s): whose finalised states `resume` needs."""
+        return [pane_id(stream[0], stream[1], start, self.pane_ms // 1000) for stream, start in _handoff_panes(handoff)]
+
+    def resume(self, handoff: dict, pane_states: list[dict | None]) -> None:
+        """Take over a handoff; `pane_states` are the finalised states of `handoff_pane_ids(handoff)`."""
+        self.add_closed_panes([
+            WindowAggregate.from_state(stream[0], start, self.pane_ms // 1000, state, stream[1])
+            for (stream, start), state in zip(_handoff_panes(handoff), pane_states) if state is not None])
+        specs = {(s.size_seconds, s.hop_seconds): s for s in self.specs}
+        for size, hop, *fields, start in handoff["emitted"]:
+            if (size, hop) in specs:
+                self._emitted.add((specs[size, hop], _stream(*fields), start))
 
     def from_pane_states(self, due: DueWindow, states: list[dict | None]) -> WindowAggregate | None:
         """The window merged from its panes' finalised states (None: a pane without events)."""
@@ -160,3 +190,16 @@ class CompositeWindows:
                         seen.add(key)
                         result.append(self._partial(spec, stream, start, open_panes))
         return result
+
+
+def _stream_fields(stream: Stream) -> list:
+    series, source_partition = stream
+    return [series.keyset, list(series.fields), list(series.values), source_partition]
+
+
+def _handoff_panes(handoff: dict) -> list[tuple[Stream, int]]:
+    return [(_stream(*fields), start) for *fields, start in handoff["panes"]]
+
+
+def _stream(keyset: str, fields: list, values: list, source_partition: int | None) -> Stream:
+    return SeriesKey(keyset, tuple(fields), tuple(values)), source_partition

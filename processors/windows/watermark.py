@@ -39,6 +39,19 @@ class PartitionWatermark:
         else:
             self._clock[partition] = (clock[0], wall_ms)  # still active, just not newer
 
+    def clock(self, partition: int) -> tuple[int, float] | None:
+        """(newest ts, wall ms of its arrival) of a partition; None: nothing seen from it."""
+        return self._clock.get(partition)
+
+    def resume(self, partition: int, clock: tuple[int, float]) -> None:
+        """A partition handed over with its previous owner's clock: event time goes on from there
+        (on a quiet stream, from the wall clock), as if this worker had read it."""
+        if self._first_seen is None:
+            self._first_seen = (clock[0], clock[1])
+        current = self._clock.get(partition)
+        if current is None or clock[0] > current[0]:
+            self._clock[partition] = (clock[0], clock[1])
+
     def forget(self, partitions: set[int]) -> None:
         """Partitions no longer read by this worker (revoked) stop holding event time back."""
         for partition in partitions:

@@ -17,6 +17,10 @@ Key layout (documented in the README, "Live state in Redis"):
 - ``iw:counters`` hash of pipeline counters (events, batch_messages, dead_letters, late_events).
 - ``iw:late`` hash: events that arrived after their window closed, per ``<keyset>:<series>``
   (they are in no window, and stored raw in ClickHouse like every event).
+- ``iw:handoff:<app_id>:<events topic>:<partition>`` string (JSON): written when a worker's
+  partition is revoked, read by its next owner: the closed panes it kept for that partition's
+  streams, the longer windows already emitted, and the partition's event-time clock, so the
+  longer windows still open at a rebalance are finalised by the new owner (pipeline.handoff).
 - ``iw:sink`` hash: the ClickHouse sink's backlog and counts, written by the sink itself
   (see sinks/clickhouse/kafka_sink.py).
 
@@ -40,6 +44,7 @@ ALERT_STREAM = "iw:alerts"
 COUNTERS = "iw:counters"
 LATE_EVENTS = "iw:late"
 SINK_STATS = "iw:sink"
+HANDOFF_PREFIX = "iw:handoff"
 ALERT_STREAM_MAXLEN = 10_000
 
 
@@ -139,6 +144,18 @@ class LiveStateWriter:
                     pipe.hincrby(hash_name, name, increment)
         pipe.execute()
 
+
+    def write_handoffs(self, name: str, handoffs: dict[int, dict]) -> None:
+        """Per partition, what its next owner needs (MonitoringPipeline.handoff), under
+        ``iw:handoff:<name>:<partition>``; kept as long as the pane states it refers to."""
+        pipe = self.client.pipeline(transaction=False)
+        for partition, handoff in handoffs.items():
+            pipe.set(f"{HANDOFF_PREFIX}:{name}:{partition}", json.dumps(handoff), ex=self.state_ttl_seconds)
+        pipe.execute()
+
+    def read_handoff(self, name: str, partition: int) -> dict | None:
+        raw = self.client.get(f"{HANDOFF_PREFIX}:{name}:{partition}")
+        return None if raw is None else json.loads(raw)
 
     def read_states(self, windows: list[dict]) -> list[dict | None]:
         """The finalised states of these panes (identified like snapshots); None where there is none."""
