@@ -218,10 +218,11 @@ class MonitoringPipeline:
         windows of its streams (CompositeWindows.handoff) and to go on with its event time."""
         return {p: {"clock": self.windows.watermark.clock(p), **self.composite.handoff({p})} for p in event_partitions}
 
-    def resume(self, partition: int, handoff: dict, pane_states: list[dict | None]) -> None:
-        """Take over an assigned partition's handoff (pane states: of `composite.handoff_panes`)."""
+    def resume(self, partition: int, handoff: dict, pane_states: list[dict | None], wall_ms: float | None = None) -> None:
+        """Take over an assigned partition's handoff (pane states: of `composite.handoff_pane_ids`)."""
         if handoff["clock"] is not None:
-            self.windows.watermark.resume(partition, tuple(handoff["clock"]))
+            wall_ms = time.time() * 1000 if wall_ms is None else wall_ms
+            self.windows.watermark.resume(partition, tuple(handoff["clock"]), wall_ms)
         self.composite.resume(handoff, pane_states)
 
     def drop_partitions(self, event_partitions: set[int], feedback_partitions: set[int]) -> None:
