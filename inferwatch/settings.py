@@ -137,14 +137,14 @@ class Settings(BaseSettings):
         32, ge=1, description="Kafka messages handed to the agent at once (`stream.take`)."
     )
     take_within_seconds: float = Field(
-        0.25, gt=0, description="Longest wait to fill a `stream.take` batch (s)."
+        0.1, gt=0, description="Longest wait to fill a `stream.take` batch (s); part of the publish-to-Redis lag."
     )
     worker_fetch_max_wait_ms: int = Field(
         100, ge=1, le=1500,
         description="Longest the broker holds the worker's fetch when it has no new data (ms); Faust's own 1500 delays busy partitions behind idle ones.",
     )
     live_update_seconds: float = Field(
-        0.5, gt=0, description="How often open windows are written to Redis and closed (s)."
+        0.25, gt=0, description="How often open windows are written to Redis and closed (s); part of the publish-to-Redis lag."
     )
     redis_window_ttl_seconds: int = Field(
         3600, ge=60, description="TTL of window hashes in Redis (s)."
