@@ -17,6 +17,7 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
 import faust
+import redis
 from faust.web import Request, Response, View
 
 from inferwatch.processors.decoding import decode_in_pool, init_decoder
@@ -182,7 +183,10 @@ def create_app(settings: Settings) -> faust.App:
     async def forget_revoked(app_, revoked, **kwargs):
         await decoding.join()  # takes already read are applied before their partitions are dropped
         event_partitions = {tp.partition for tp in revoked if tp.topic == settings.events_topic}
-        live_state.write_handoffs(handoff_name, pipeline.handoff(event_partitions))
+        try:
+            live_state.write_handoffs(handoff_name, pipeline.handoff(event_partitions))
+        except redis.RedisError:  # the rebalance goes on; as after a crash, the open longer windows are lost
+            log.exception("handoff of partitions %s not written", sorted(event_partitions))
         pipeline.drop_partitions(event_partitions, {tp.partition for tp in revoked if tp.topic == settings.feedback_topic})
 
     @app.on_partitions_assigned.connect
@@ -190,10 +194,13 @@ def create_app(settings: Settings) -> faust.App:
         # Every member revokes before any is assigned, so the previous owner's handoff is there
         # (a worker that crashed left none: its open longer windows are not finalised).
         for partition in sorted(tp.partition for tp in assigned if tp.topic == settings.events_topic):
-            handoff = live_state.read_handoff(handoff_name, partition)
-            if handoff is not None:
-                pipeline.resume(partition, handoff,
-                                live_state.read_states(pipeline.composite.handoff_pane_ids(handoff)))
+            try:
+                handoff = live_state.read_handoff(handoff_name, partition)
+                if handoff is not None:
+                    pipeline.resume(partition, handoff,
+                                    live_state.read_states(pipeline.composite.handoff_pane_ids(handoff)))
+            except redis.RedisError:  # the partition is read all the same, without the handoff
+                log.exception("handoff of partition %d not read", partition)
 
     @app.page("/sql")
     class SqlView(View):
