@@ -92,6 +92,10 @@ class PendingAcks:
     def drop_partitions(self, partitions: set[int]) -> None:
         self._entries = [e for e in self._entries if e[1] not in partitions]
 
+    def feeds_open_windows(self, partition: int) -> bool:
+        """Whether messages of this partition wait for windows to close (not dead letters)."""
+        return any(closed_by and p == partition for closed_by, p, _ in self._entries)
+
 
 class MonitoringPipeline:
     def __init__(self, settings: Settings, codec: EventCodec):
@@ -216,13 +220,13 @@ class MonitoringPipeline:
     def handoff(self, event_partitions: set[int]) -> dict[int, dict]:
         """Per partition about to be revoked, what its next owner needs to finish the longer
         windows of its streams (CompositeWindows.handoff) and to go on with its event time."""
-        return {p: {"clock": self.windows.watermark.clock(p), **self.composite.handoff({p})} for p in event_partitions}
+        return {p: {"clock": self.windows.watermark.clock(p), "pending": self._event_acks.feeds_open_windows(p),
+                    **self.composite.handoff({p})} for p in event_partitions}
 
     def resume(self, partition: int, handoff: dict, pane_states: list[dict | None], wall_ms: float | None = None) -> None:
         """Take over an assigned partition's handoff (pane states: of `composite.handoff_pane_ids`)."""
-        if handoff["clock"] is not None:
-            wall_ms = time.time() * 1000 if wall_ms is None else wall_ms
-            self.windows.watermark.resume(partition, tuple(handoff["clock"]), wall_ms)
+        wall_ms = time.time() * 1000 if wall_ms is None else wall_ms
+        self.windows.watermark.resume(partition, handoff["clock"], handoff["pending"], wall_ms)
         self.composite.resume(handoff, pane_states)
 
     def drop_partitions(self, event_partitions: set[int], feedback_partitions: set[int]) -> None:

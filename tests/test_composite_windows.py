@@ -137,11 +137,12 @@ def test_longer_windows_open_at_a_rebalance_are_finalised_by_the_new_owner_from_
     emitted += feed(a_panes, a, [], store, wall_ms=len(events) + 90_000)
     assert not a_panes.open and emitted
     handoffs = json.loads(json.dumps({p: {"clock": a_panes.watermark.clock(p), **a.handoff({p})} for p in (0, 1)}))
+    # (A's messages all fed closed panes: nothing for B to re-read, B goes on from A's clocks.)
 
     b_panes = TumblingWindows(60, allowed_lateness_seconds=0, partition_idle_seconds=1, partitions=(0, 1))
     b = CompositeWindows([spec], 60, lateness_ms=0)
     for partition, handoff in handoffs.items():
-        b_panes.watermark.resume(int(partition), tuple(handoff["clock"]), wall_ms=len(events) + 90_000)
+        b_panes.watermark.resume(int(partition), handoff["clock"], pending=False, wall_ms=len(events) + 90_000)
         b.resume(handoff, [store.get(pane_id(p)) for p in b.handoff_pane_ids(handoff)])
     from_b = feed(b_panes, b, [], store, wall_ms=10 * 3600_000)
     assert from_b  # the windows open at the handover: B finalised them, A never will

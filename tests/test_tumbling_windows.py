@@ -127,8 +127,9 @@ def test_revoked_partitions_drop_their_windows_and_stop_holding_event_time():
 
 def test_a_partition_handed_over_redelivers_its_older_events_on_time_and_if_silent_moves_on():
     """After a rebalance the new owner re-reads a partition from its committed offset, older than
-    the previous owner's newest event (the handoff clock): those events are not late. A handed-
-    over partition that delivers nothing still lets event time go on, from that clock."""
+    the previous owner's newest event: those events are not late, even when the new owner's other
+    partitions are further on in event time. A handed-over partition with nothing to re-read goes
+    on from the previous owner's clock, so its windows close on a quiet stream."""
     events = make_events(2000, 3 * 60_000)
     old = TumblingWindows(WINDOW_S, allowed_lateness_seconds=2, partition_idle_seconds=5, partitions=(0,))
     old.add(from_events(events), 0, wall_ms=0)
@@ -138,12 +139,11 @@ def test_a_partition_handed_over_redelivers_its_older_events_on_time_and_if_sile
     new = TumblingWindows(WINDOW_S, allowed_lateness_seconds=2, partition_idle_seconds=5, partitions=(0, 1))
     ahead = [{**e, "ts": e["ts"] + 5 * 60_000} for e in make_events(500, 60_000, seed=6)]
     new.add(from_events(ahead), 1, wall_ms=100)  # its other partition, further on in event time
-    new.watermark.resume(0, clock, wall_ms=200)
-    assert new.close_due(wall_ms=4000) == []  # held still: partition 0 may redeliver
-    result = new.add(from_events(events), 0, wall_ms=4100)  # the re-read, from the oldest event on
+    new.watermark.resume(0, clock, pending=True, wall_ms=200)
+    assert new.close_due(wall_ms=20_000) == []  # held still: partition 0 is to re-deliver
+    result = new.add(from_events(events), 0, wall_ms=20_100)  # the re-read, from the oldest event on
     assert result.late == 0 and result.added == len(events)
 
     silent = TumblingWindows(WINDOW_S, allowed_lateness_seconds=2, partition_idle_seconds=5, partitions=(0,))
-    silent.watermark.resume(0, clock, wall_ms=200)
-    assert silent.watermark.current(wall_ms=4000) is None  # nothing yet, held still
+    silent.watermark.resume(0, clock, pending=False, wall_ms=200)
     assert silent.watermark.current(wall_ms=60_000) == clock[0] + 60_000 - clock[1]  # quiet: the clock goes on

@@ -8,12 +8,15 @@ silent so far counts as active, at the first ts seen anywhere, for `idle_seconds
 first event (so the first batch of a partition read a moment after another's is not late).
 When no partition is active the stream has gone quiet: event time then follows the wall clock
 from the newest event seen, so the last windows still close. The watermark never goes back.
-A partition handed over by its previous owner (`resume`) holds event time still for
-`idle_seconds` after its assignment unless it delivers sooner, and if silent goes on from the
-previous owner's clock.
+A partition handed over by its previous owner (`resume`) holds event time still until it
+re-delivers the messages that owner had not committed, or, with none, goes on from its clock.
 """
 
 from __future__ import annotations
+
+# A handed-over partition with messages to re-read that delivers none within this (they were
+# deleted by retention, say) stops holding event time.
+REDELIVERY_WAIT_MS = 60_000
 
 
 def pop_closed(open_windows: dict, now_ms: float | None, lateness_ms: int) -> list:
@@ -31,12 +34,12 @@ class PartitionWatermark:
         # partition -> (newest ts, wall ms of its newest arrival); None: assigned, nothing seen yet
         self._clock: dict[int, tuple[int, float] | None] = dict.fromkeys(partitions)
         self._first_seen: tuple[int, float] | None = None  # (first ts, wall ms) over all partitions
-        # partition -> (previous owner's newest ts, its wall ms, wall ms assigned here): see resume
-        self._resumed: dict[int, tuple[int, float, float]] = {}
+        # partition handed over with messages to re-read -> wall ms it was assigned (see resume)
+        self._awaiting: dict[int, float] = {}
         self._watermark: float | None = None
 
     def observe(self, partition: int, oldest_ts: int, newest_ts: int, wall_ms: float) -> None:
-        self._resumed.pop(partition, None)
+        self._awaiting.pop(partition, None)
         if self._first_seen is None:
             self._first_seen = (oldest_ts, wall_ms)
         clock = self._clock.get(partition)
@@ -49,29 +52,32 @@ class PartitionWatermark:
         """(newest ts, wall ms of its arrival) of a partition; None: nothing seen from it."""
         return self._clock.get(partition)
 
-    def resume(self, partition: int, clock: tuple[int, float], wall_ms: float) -> None:
-        """A partition handed over (assigned at `wall_ms`) with its previous owner's clock. Until
-        it delivers an event it holds event time still for `idle_seconds` (its uncommitted
-        messages, re-read from older offsets, must not be late); if it stays silent, its clock
-        goes on from the previous owner's, so that the windows it had left open still close."""
-        if self._clock.get(partition) is None:
-            self._resumed[partition] = (clock[0], clock[1], wall_ms)
+    def resume(self, partition: int, clock: tuple[int, float] | None, pending: bool, wall_ms: float) -> None:
+        """A partition handed over (assigned at `wall_ms`) by a previous owner whose clock for it
+        was `clock`. `pending`: that owner held messages feeding open windows, which this worker
+        re-reads from older offsets: event time stands still until the partition delivers, so
+        they are not late (REDELIVERY_WAIT_MS at most). Otherwise the partition goes on from the
+        previous owner's clock, as if this worker had read it: if it stays silent, the windows
+        that owner left open still close."""
+        if pending:
+            self._awaiting[partition] = wall_ms
+        elif clock is not None and self._clock.get(partition) is None:
+            self._clock[partition] = (clock[0], clock[1])
+            if self._first_seen is None:
+                self._first_seen = (clock[0], clock[1])
 
     def forget(self, partitions: set[int]) -> None:
         """Partitions no longer read by this worker (revoked) stop holding event time back."""
         for partition in partitions:
             self._clock.pop(partition, None)
-            self._resumed.pop(partition, None)
+            self._awaiting.pop(partition, None)
 
     def current(self, wall_ms: float) -> float | None:
         """Event time now (epoch ms), or None before the first event."""
-        if any(wall_ms - assigned_at < self.idle_ms for _, _, assigned_at in self._resumed.values()):
-            return self._watermark  # a partition just handed over may still deliver older events
-        resumed = [(ts, seen_at) for ts, seen_at, _ in self._resumed.values()]
+        if any(wall_ms - assigned_at < REDELIVERY_WAIT_MS for assigned_at in self._awaiting.values()):
+            return self._watermark  # a partition just handed over is to re-deliver older events
         if self._first_seen is None:
-            if not resumed:
-                return None
-            self._first_seen = min(resumed)
+            return None
         first_ts, first_wall = self._first_seen
         active = []
         for clock in self._clock.values():
@@ -80,7 +86,7 @@ class PartitionWatermark:
                     active.append(first_ts)
             elif wall_ms - clock[1] < self.idle_ms:
                 active.append(clock[0])
-        seen = [ts + (wall_ms - seen_at) for ts, seen_at in [c for c in self._clock.values() if c is not None] + resumed]
+        seen = [ts + (wall_ms - seen_at) for ts, seen_at in (c for c in self._clock.values() if c is not None)]
         if active:
             candidate = float(min(active))
         elif seen:
