@@ -44,12 +44,16 @@ def test_two_workers_and_a_rebalance_give_each_window_once_and_exact(stack, tmp_
 
     first = Worker(base.model_copy(update={"state_dir": tmp_path / "a"}), "worker-a")
     publisher = EventPublisher(base)
-    for event in events[: N_EVENTS // 2]:
+    # The stream pauses while the second worker starts; split it at a pane boundary: on a slow
+    # machine the pause outlasts idle + lateness (4 s), event time moves on with the wall clock
+    # (watermark.py), and an event published after it into an earlier pane would rightly be late.
+    half = int(np.searchsorted(ts, t0 + 2 * window_ms))
+    for event in events[:half]:
         publisher.publish(event)
     assert publisher.flush(30) == 0
     second = Worker(base.model_copy(update={"state_dir": tmp_path / "b"}), "worker-b")  # rebalance
     try:
-        for event in events[N_EVENTS // 2:]:
+        for event in events[half:]:
             publisher.publish(event)
         assert publisher.flush(30) == 0
 

@@ -9,7 +9,8 @@ first event (so the first batch of a partition read a moment after another's is 
 When no partition is active the stream has gone quiet: event time then follows the wall clock
 from the newest event seen, so the last windows still close. The watermark never goes back.
 A partition handed over by its previous owner (`resume`) holds event time still until it
-re-delivers the messages that owner had not committed, or, with none, goes on from its clock.
+re-delivers the messages that owner had not committed; with none, it only keeps a quiet stream's
+event time going, from that owner's newest ts.
 """
 
 from __future__ import annotations
@@ -36,10 +37,13 @@ class PartitionWatermark:
         self._first_seen: tuple[int, float] | None = None  # (first ts, wall ms) over all partitions
         # partition handed over with messages to re-read -> wall ms it was assigned (see resume)
         self._awaiting: dict[int, float] = {}
+        # partition handed over with none -> (previous owner's newest ts, wall ms assigned here)
+        self._quiet_clocks: dict[int, tuple[int, float]] = {}
         self._watermark: float | None = None
 
     def observe(self, partition: int, oldest_ts: int, newest_ts: int, wall_ms: float) -> None:
         self._awaiting.pop(partition, None)
+        self._quiet_clocks.pop(partition, None)
         if self._first_seen is None:
             self._first_seen = (oldest_ts, wall_ms)
         clock = self._clock.get(partition)
@@ -56,28 +60,32 @@ class PartitionWatermark:
         """A partition handed over (assigned at `wall_ms`) by a previous owner whose clock for it
         was `clock`. `pending`: that owner held messages feeding open windows, which this worker
         re-reads from older offsets: event time stands still until the partition delivers, so
-        they are not late (REDELIVERY_WAIT_MS at most). Otherwise the partition goes on from the
-        previous owner's clock, as if this worker had read it: if it stays silent, the windows
-        that owner left open still close."""
+        they are not late (REDELIVERY_WAIT_MS at most). Otherwise, once the partition has been
+        silent for idle_seconds and nothing else is active, event time goes on from that owner's
+        newest ts with the wall clock, so the windows it left open still close."""
         if pending:
             self._awaiting[partition] = wall_ms
         elif clock is not None and self._clock.get(partition) is None:
-            self._clock[partition] = (clock[0], clock[1])
-            if self._first_seen is None:
-                self._first_seen = (clock[0], clock[1])
+            # Only for a quiet stream: while anything is active, the partition's own events rule.
+            self._quiet_clocks[partition] = (clock[0], wall_ms)
 
     def forget(self, partitions: set[int]) -> None:
         """Partitions no longer read by this worker (revoked) stop holding event time back."""
         for partition in partitions:
             self._clock.pop(partition, None)
             self._awaiting.pop(partition, None)
+            self._quiet_clocks.pop(partition, None)
 
     def current(self, wall_ms: float) -> float | None:
         """Event time now (epoch ms), or None before the first event."""
         if any(wall_ms - assigned_at < REDELIVERY_WAIT_MS for assigned_at in self._awaiting.values()):
             return self._watermark  # a partition just handed over is to re-deliver older events
+        quiet = [ts + (wall_ms - assigned_at) for ts, assigned_at in self._quiet_clocks.values()
+                 if wall_ms - assigned_at >= self.idle_ms]  # silent since its assignment
         if self._first_seen is None:
-            return None
+            if not quiet or len(quiet) < len(self._quiet_clocks):
+                return self._watermark
+            return self._advance(max(quiet))
         first_ts, first_wall = self._first_seen
         active = []
         for clock in self._clock.values():
@@ -88,11 +96,12 @@ class PartitionWatermark:
                 active.append(clock[0])
         seen = [ts + (wall_ms - seen_at) for ts, seen_at in (c for c in self._clock.values() if c is not None)]
         if active:
-            candidate = float(min(active))
-        elif seen:
-            candidate = max(seen)
-        else:
-            return self._watermark  # every partition was revoked: event time stands still
+            return self._advance(float(min(active)))
+        if seen or quiet:
+            return self._advance(max(seen + quiet))
+        return self._watermark  # every partition was revoked: event time stands still
+
+    def _advance(self, candidate: float) -> float:
         if self._watermark is None or candidate > self._watermark:
             self._watermark = candidate
         return self._watermark

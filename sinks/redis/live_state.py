@@ -19,8 +19,9 @@ Key layout (documented in the README, "Live state in Redis"):
   (they are in no window, and stored raw in ClickHouse like every event).
 - ``iw:handoff:<app_id>:<events topic>:<partition>`` string (JSON): written when a worker's
   partition is revoked, read by its next owner: the closed panes it kept for that partition's
-  streams, the longer windows already emitted, and the partition's event-time clock, so the
-  longer windows still open at a rebalance are finalised by the new owner (pipeline.handoff).
+  streams, the longer windows already emitted, the partition's event-time clock and whether it
+  held messages feeding open windows, so the longer windows still open at a rebalance are
+  finalised by the new owner (pipeline.handoff).
 - ``iw:sink`` hash: the ClickHouse sink's backlog and counts, written by the sink itself
   (see sinks/clickhouse/kafka_sink.py).
 
