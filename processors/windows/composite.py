@@ -97,17 +97,21 @@ class CompositeWindows:
 
     def drop_partitions(self, partitions: set[int]) -> None:
         """Streams read from revoked partitions: their new owner closes their windows."""
-        dropped = {s for s, panes in self._closed_panes.items() if any(p.partitions & partitions for p in panes.values())}
+        dropped = self._streams_of(partitions)
         for stream in dropped:
             del self._closed_panes[stream]
         self._closed_merges = {k: w for k, w in self._closed_merges.items() if k[1] not in dropped}
+
+    def _streams_of(self, partitions: set[int]) -> set[Stream]:
+        """The streams with closed panes whose events came from these partitions."""
+        return {s for s, panes in self._closed_panes.items() if any(p.partitions & partitions for p in panes.values())}
 
     def handoff(self, partitions: set[int]) -> dict:
         """What the next owner of these partitions needs to finish their streams' longer windows
         (JSON-able): the closed panes kept for those streams, and which of their windows were
         emitted. Without it, a window whose panes were all closed (and their messages committed)
         before a rebalance would be due on nobody: the new owner re-reads none of its events."""
-        streams = {s for s, panes in self._closed_panes.items() if any(p.partitions & partitions for p in panes.values())}
+        streams = self._streams_of(partitions)
         return {
             "panes": [[*_stream_fields(stream), start] for stream in streams for start in self._closed_panes[stream]],
             "emitted": [[spec.size_seconds, spec.hop_seconds, *_stream_fields(stream), start]
