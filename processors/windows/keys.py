@@ -74,4 +74,8 @@ class SeriesKey:
 
     @property
     def label(self) -> str:
-        return "|".join(self.values)
+        """The values joined by ``|``, e.g. ``chat-api|llama-3.1-8b|v7``: the series in Redis keys
+        and rows. Values come from producers, so ``%``, ``|`` and ``:`` (which separates a Redis
+        key's parts) inside a value are percent-encoded (``%`` first): distinct values, distinct
+        labels, and every other character as it is."""
+        return "|".join(v.replace("%", "%25").replace("|", "%7C").replace(":", "%3A") for v in self.values)

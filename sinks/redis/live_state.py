@@ -3,7 +3,8 @@
 Key layout (documented in the README, "Live state in Redis"):
 - ``iw:window:<keyset>:<window_seconds>[/<hop_seconds>]:<series>:<window_start_ms>[:p<partition>]``
   hash (the hop only for hopping windows; <series> is the key set's field values joined by ``|``,
-  e.g. ``iw:window:model:60:chat-api|llama-3.1-8b|v7:1763812920000``; the partition only for the
+  with ``%``, ``|`` and ``:`` inside a value percent-encoded (SeriesKey.label), e.g.
+  ``iw:window:model:60:chat-api|llama-3.1-8b|v7:1763812920000``; the partition only for the
   per-partition parts of a key set that spans partitions, which readers add up, see
   processors/windows/keys.py) with ``keyset``, ``series``, the key set's fields by name
   (service, model, ...), ``source_partition`` (-1: whole series) and the window's metrics (see WindowAggregate.snapshot; counts per error type as ``error_type:<name>``,
@@ -16,7 +17,8 @@ Key layout (documented in the README, "Live state in Redis"):
 - ``iw:alerts`` stream of alert records (capped, approximately, at 10,000 entries).
 - ``iw:counters`` hash of pipeline counters (events, batch_messages, dead_letters, late_events).
 - ``iw:late`` hash: events that arrived after their window closed, per ``<keyset>:<series>``
-  (they are in no window, and stored raw in ClickHouse like every event).
+  (they are in no window, and stored raw in ClickHouse like every event); recent counts only: it
+  expires ``redis_window_ttl_seconds`` after the last late event.
 - ``iw:handoff:<app_id>:<events topic>:<partition>`` string (JSON): written when a worker's
   partition is revoked, read by its next owner: the closed panes it kept for that partition's
   streams, the longer windows already emitted, the partition's event-time clock and whether it
@@ -75,15 +77,22 @@ def window_key(snapshot: dict) -> str:
 # Writes an open window's fields unless the window is already closed: after a rebalance, a worker
 # re-reading a message that spans two windows must not overwrite the closed one with a partial.
 # The fields come as one JSON object of strings: one argument to pack per window instead of ~130,
-# which was most of a live update's time on the worker's event loop.
+# which was most of a live update's time on the worker's event loop. HSET takes at most 500 pairs at
+# a time: error type and quality names come from producers, and unpack() fails past Lua's stack
+# limit (~8000 values).
 _WRITE_IF_OPEN = """
 if redis.call('HGET', KEYS[1], 'state') == 'closed' then return 0 end
 local flat = {}
+local function flush()
+  redis.call('HSET', KEYS[1], unpack(flat))
+  flat = {}
+end
 for name, value in pairs(cjson.decode(ARGV[2])) do
   flat[#flat + 1] = name
   flat[#flat + 1] = value
+  if #flat == 1000 then flush() end
 end
-redis.call('HSET', KEYS[1], unpack(flat))
+if #flat > 0 then flush() end
 redis.call('EXPIRE', KEYS[1], ARGV[1])
 return 1
 """
@@ -143,6 +152,9 @@ class LiveStateWriter:
             for name, increment in increments.items():
                 if increment:
                     pipe.hincrby(hash_name, name, increment)
+        if any(late_by_series.values()):
+            # Series names come from producers: the late counts expire once no series is late for a while.
+            pipe.expire(LATE_EVENTS, self.window_ttl_seconds)
         pipe.execute()
 
 
