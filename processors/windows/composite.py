@@ -176,10 +176,15 @@ class CompositeWindows:
                     self._closed_merges.pop(key, None)
                     final.append(DueWindow(spec, stream[0], stream[1], start, self.pane_ms // 1000))
         horizon = watermark_ms - self.lateness_ms - self.retention_ms
-        for panes in self._closed_panes.values():
+        for stream, panes in list(self._closed_panes.items()):
             for start in [s for s in panes if s < horizon]:
                 del panes[start]
+            if not panes:  # else every series ever seen would keep an entry
+                del self._closed_panes[stream]
         self._emitted = {k for k in self._emitted if k[2] >= horizon - self.retention_ms}
+        # A window this old is due: its merge was popped above unless no closed pane of it ever
+        # came (its open panes were dropped with their partition), and would be kept forever.
+        self._closed_merges = {k: w for k, w in self._closed_merges.items() if k[2] >= horizon}
         return final
 
     def open_windows(self, touched_panes: list[WindowAggregate], open_panes: dict) -> list[WindowAggregate]:

@@ -6,18 +6,34 @@ Event time is the watermark over the partitions read (see watermark.py). A windo
 event time passes its end plus the allowed lateness; an event for a window that closed (or would
 close at once) is *late*: it is counted per series and not added to any window (the raw event is
 still stored by the caller).
+
+Series values come from producers, so the number of series is unbounded: with `max_series`, at
+most that many series of a key set have open windows at once, and the events of any further
+series are aggregated in the key set's *overflow* series (every value OVERFLOW_VALUE) until
+windows close and free their series' slots. The late counts keep at most `max_series` series of
+a key set between two takes, the rest under the overflow series too.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 
 import numpy as np
 
 from inferwatch.processors.event_batch import STATUS_CODE, EventBatch, KeyedSeries
 from inferwatch.processors.windows.aggregate import WindowAggregate
-from inferwatch.processors.windows.keys import SeriesKey
+from inferwatch.processors.windows.keys import KeySet, SeriesKey
 from inferwatch.processors.windows.watermark import PartitionWatermark, pop_closed
+
+OVERFLOW_VALUE = "__other__"
+
+
+@cache
+def overflow_series(keyset: KeySet) -> SeriesKey:
+    """The series a key set's events beyond its series cap are aggregated in."""
+    return SeriesKey(keyset.name, keyset.fields, (OVERFLOW_VALUE,) * len(keyset.fields))
+
 
 @dataclass
 class AddResult:
@@ -36,13 +52,19 @@ class TumblingWindows:
         allowed_lateness_seconds: float,
         partition_idle_seconds: float = 5.0,
         partitions: tuple[int, ...] = (),
+        max_series: int | None = None,
     ):
         self.window_ms = window_seconds * 1000
         self.window_seconds = window_seconds
         self.lateness_ms = int(allowed_lateness_seconds * 1000)
+        self.max_series = max_series  # per key set; None: unbounded
         # (series, window start, source partition or None: see keys.py) -> window
         self.open: dict[tuple[SeriesKey, int, int | None], WindowAggregate] = {}
+        # key set name -> series -> its open windows: the series holding the key set's slots
+        self._open_series: dict[str, dict[SeriesKey, int]] = {}
         self.late_by_series: dict[SeriesKey, int] = {}
+        self._late_series_count: dict[str, int] = {}  # key set name -> its series in late_by_series, overflow aside
+        self.overflow_events: dict[str, int] = {}  # key set name -> events folded into its overflow series
         self.watermark = PartitionWatermark(partition_idle_seconds, partitions)
 
     def add(self, batch: EventBatch, partition: int, wall_ms: float) -> AddResult:
@@ -60,10 +82,9 @@ class TumblingWindows:
         touched = []
         for keyed in batch.keyed:
             if late:
-                late_series, late_counts = np.unique(keyed.index[~on_time], return_counts=True)
-                for s, n in zip(late_series.tolist(), late_counts.tolist()):
-                    key = keyed.series[s]
-                    self.late_by_series[key] = self.late_by_series.get(key, 0) + n
+                self._count_late(keyed, ~on_time)
+            if self.max_series is not None:
+                keyed = self._fold_beyond_cap(keyed, on_time)
             touched += self._aggregate(batch, keyed, window_start, on_time, partition)
         closed_by = int(window_start[on_time].max()) + self.window_ms + self.lateness_ms if late < len(batch) else 0
 
@@ -76,9 +97,43 @@ class TumblingWindows:
         Their events are not committed yet (see AddResult.closed_by_ms), so the partitions' new
         owner re-reads them and closes those windows, once.
         """
-        for key in [k for k, w in self.open.items() if w.partitions & partitions]:
-            del self.open[key]
+        dropped = [k for k, w in self.open.items() if w.partitions & partitions]
+        self._free_slots([self.open.pop(key) for key in dropped])
         self.watermark.forget(partitions)
+
+    def _count_late(self, keyed: KeyedSeries, late: np.ndarray) -> None:
+        """Late events per series; a series beyond the cap of late_by_series counts as the overflow."""
+        name, overflow = keyed.keyset.name, overflow_series(keyed.keyset)
+        late_series, late_counts = np.unique(keyed.index[late], return_counts=True)
+        for s, n in zip(late_series.tolist(), late_counts.tolist()):
+            key = keyed.series[s]
+            if self.max_series is not None and key not in self.late_by_series and key != overflow:
+                if self._late_series_count.get(name, 0) == self.max_series:
+                    key = overflow
+                    self.overflow_events[name] = self.overflow_events.get(name, 0) + n
+                else:
+                    self._late_series_count[name] = self._late_series_count.get(name, 0) + 1
+            self.late_by_series[key] = self.late_by_series.get(key, 0) + n
+
+    def _fold_beyond_cap(self, keyed: KeyedSeries, on_time: np.ndarray) -> KeyedSeries:
+        """The key set's series of the batch, those that would exceed the cap replaced by the
+        overflow series. New series take the free slots in the order they appear in the batch."""
+        overflow = overflow_series(keyed.keyset)
+        open_series = self._open_series.get(keyed.keyset.name, {})
+        free_slots = self.max_series - len(open_series) + (overflow in open_series)
+        on_time_events = np.bincount(keyed.index[on_time], minlength=len(keyed.series))
+        new = [s for s in np.flatnonzero(on_time_events).tolist()
+               if keyed.series[s] not in open_series and keyed.series[s] != overflow]
+        folded = new[free_slots:]
+        if not folded:
+            return keyed
+        name = keyed.keyset.name
+        self.overflow_events[name] = self.overflow_events.get(name, 0) + int(on_time_events[folded].sum())
+        # Remap the events' series index: the folded series all point at the overflow series.
+        series = keyed.series if overflow in keyed.series else [*keyed.series, overflow]
+        remap = np.arange(len(keyed.series), dtype=np.int32)
+        remap[folded] = series.index(overflow)
+        return KeyedSeries(keyed.keyset, series, remap[keyed.index])
 
     def _aggregate(self, batch: EventBatch, keyed: KeyedSeries, window_start: np.ndarray,
                    on_time: np.ndarray, partition: int) -> list[WindowAggregate]:
@@ -99,6 +154,8 @@ class TumblingWindows:
             if window is None:
                 window = self.open[key] = WindowAggregate(key[0], key[1], self.window_seconds,
                                                           source_partition=source_partition)
+                open_series = self._open_series.setdefault(key[0].keyset, {})
+                open_series[key[0]] = open_series.get(key[0], 0) + 1
             window.events += run.size
             window.partitions.add(partition)
             window.status_counts += np.bincount(batch.status[run], minlength=len(STATUS_CODE))
@@ -123,8 +180,23 @@ class TumblingWindows:
 
     def close_due(self, wall_ms: float) -> list[WindowAggregate]:
         """Remove and return the windows whose end + allowed lateness event time has passed."""
-        return pop_closed(self.open, self.watermark.current(wall_ms), self.lateness_ms)
+        closed = pop_closed(self.open, self.watermark.current(wall_ms), self.lateness_ms)
+        self._free_slots(closed)
+        return closed
+
+    def _free_slots(self, windows: list[WindowAggregate]) -> None:
+        """Windows no longer open: a series left with none frees its key set's slot."""
+        for window in windows:
+            open_series = self._open_series[window.series.keyset]
+            open_series[window.series] -= 1
+            if not open_series[window.series]:
+                del open_series[window.series]
 
     def take_late_counts(self) -> dict[SeriesKey, int]:
-        late, self.late_by_series = self.late_by_series, {}
+        late, self.late_by_series, self._late_series_count = self.late_by_series, {}, {}
         return late
+
+    def take_overflow_counts(self) -> dict[str, int]:
+        """Key set name -> events folded into its overflow series (windowed or late) since the last take."""
+        overflow, self.overflow_events = self.overflow_events, {}
+        return overflow
