@@ -274,7 +274,9 @@ def create_topics(settings: Settings, bootstrap: str, progress: Progress = print
     from confluent_kafka.admin import AdminClient, NewTopic
 
     admin = AdminClient({"bootstrap.servers": bootstrap})
-    config = {"max.message.bytes": str(settings.kafka_message_max_bytes)}
+    # LogAppendTime: a message's timestamp is the broker's clock, the reference an event's ts is
+    # checked against by the worker and by ClickHouse alike (schemas/validation.py).
+    config = {"max.message.bytes": str(settings.kafka_message_max_bytes), "message.timestamp.type": "LogAppendTime"}
     topics = [NewTopic(name, settings.kafka_partitions, 1, config=config)
               for name in (settings.events_topic, settings.dlq_topic, settings.feedback_topic)]
     for name, future in admin.create_topics(topics, operation_timeout=30).items():

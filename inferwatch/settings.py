@@ -22,6 +22,7 @@ from pydantic_settings import (
 )
 
 from inferwatch.processors.windows.keys import parse_keysets
+from inferwatch.schemas.validation import EventLimits
 
 CONFIG_FILE_ENV = "INFERWATCH_CONFIG"
 DEFAULT_CONFIG_FILE = "inferwatch.toml"
@@ -111,6 +112,33 @@ class Settings(BaseSettings):
         "", description="JSON/TOML file of model prices merged over the shipped producers/prices.json."
     )
 
+    # --- what a valid event is (schemas/validation.py); invalid events are dead-lettered --------
+    max_event_age_seconds: float = Field(
+        7 * 24 * 3600, gt=0,
+        description="Oldest `ts` accepted, before the Kafka message's timestamp (s): covers a producer's spool replayed after an outage.",
+    )
+    max_clock_skew_seconds: float = Field(
+        10.0, ge=0,
+        description="Newest `ts` accepted, after the Kafka message's timestamp (s): an event from the future moves its partition's event time and makes others late.",
+    )
+    max_latency_ms: float = Field(
+        24 * 3600 * 1000, gt=0, description="Largest latency_ms and ttft_ms accepted (ms)."
+    )
+    max_tokens: int = Field(10_000_000, ge=1, description="Largest input_tokens / output_tokens accepted.")
+    max_label_chars: int = Field(
+        256, ge=1,
+        description="Longest service, model, route, model_version, tenant_id, ids, error_type, finish_reason, topic, map names and attribute values (characters).",
+    )
+    max_text_chars: int = Field(200_000, ge=1, description="Longest prompt_text / response_text (characters).")
+    max_map_entries: int = Field(64, ge=0, description="Most entries in quality_scores and in attributes.")
+    max_events_per_message: int = Field(
+        10_000, ge=1, description="Most events in one batch message; a larger one is dead-lettered whole, before decoding."
+    )
+    max_series_per_keyset: int = Field(
+        10_000, ge=1,
+        description="Most series of one key set with open windows at once; events of further series are counted in the `__other__` series.",
+    )
+
     # --- processor ---------------------------------------------------------------------------
     app_id: str = Field("inferwatch", description="Faust app id (= Kafka consumer group).")
     window_seconds: int = Field(
@@ -165,6 +193,10 @@ class Settings(BaseSettings):
     )
     clickhouse_retry_max_seconds: float = Field(
         30.0, gt=0, description="Longest back-off between retries of a failed ClickHouse insert (s)."
+    )
+    clickhouse_max_pending_rows: int = Field(
+        200_000, ge=1,
+        description="Closed windows and alerts the worker queues for ClickHouse while it is slow or down; past it the oldest are dropped (they stay in Redis) and counted.",
     )
     clickhouse_thread_nice: int = Field(
         10, ge=0, le=19,
@@ -245,6 +277,10 @@ class Settings(BaseSettings):
                 f"run `inferwatch up` or set INFERWATCH_{name.upper()}"
             ) from None
         return endpoints[name]
+
+    @property
+    def event_limits(self) -> EventLimits:
+        return EventLimits(**{name: getattr(self, name) for name in EventLimits.__dataclass_fields__})
 
     def kafka_config(self, **overrides: object) -> dict[str, object]:
         """librdkafka configuration: bootstrap + the user's pass-through settings + overrides."""

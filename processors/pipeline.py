@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass, field
 
 from inferwatch.processors.alerts.p99_latency import P99LatencyRule
-from inferwatch.processors.decoding import DecodedMessages, decode_messages
+from inferwatch.processors.decoding import DecodedMessages, Decoder, decode_messages
 from inferwatch.processors.windows.aggregate import WindowAggregate
 from inferwatch.processors.windows.composite import CompositeWindows, DueWindow, WindowSpec
 from inferwatch.processors.windows.feedback import FeedbackWindows
@@ -24,6 +24,8 @@ from inferwatch.settings import Settings
 
 log = logging.getLogger(__name__)
 
+_LOGGED_DEAD_LETTERS = 5  # per take
+
 
 @dataclass(frozen=True)
 class RawMessage:
@@ -32,28 +34,39 @@ class RawMessage:
     offset: int
     key: bytes | None
     value: bytes | None
+    # Kafka timestamp (epoch ms): the reference an event's ts is checked against (schemas/validation.py)
+    timestamp_ms: int = 0
     ack_token: object = None  # handed back in LiveUpdate.ackable once its offset may be committed
 
 
 @dataclass(frozen=True)
 class DeadLetter:
+    """A message refused whole, or one event of it (`event_index`, `payload` the event alone)."""
+
     message: RawMessage
     reason: str
+    event_index: int | None = None
+    payload: bytes | None = None
+
+    @property
+    def value(self) -> bytes:
+        return (self.message.value or b"") if self.payload is None else self.payload
 
     def as_row(self, received_at_ms: int) -> dict:
+        event = "" if self.event_index is None else f"event {self.event_index}: "
         return {
             "received_at": received_at_ms,
             "topic": self.message.topic,
             "partition": self.message.partition,
             "offset": self.message.offset,
-            "reason": self.reason,
-            "payload": self.message.value or b"",
+            "reason": event + self.reason,
+            "payload": self.value,
         }
 
 
 @dataclass
 class BatchOutcome:
-    events: int  # decoded, late ones included (the ClickHouse sink stores every event raw)
+    events: int  # valid, late ones included (the ClickHouse sink stores every valid event raw)
     dead_letters: list[DeadLetter]
     late: int
 
@@ -101,12 +114,13 @@ class MonitoringPipeline:
     def __init__(self, settings: Settings, codec: EventCodec):
         self.codec = codec
         self.keysets = parse_keysets(settings.window_keys)
+        self.decoder = Decoder.build(codec.ids, settings.window_keys, settings.event_limits)
         # All the topic's partitions count as assigned until revoked; one this worker never reads
         # holds event time back for partition_idle_seconds only (watermark.py).
         timing = (settings.window_seconds, settings.allowed_lateness_seconds, settings.partition_idle_seconds)
         partitions = tuple(range(settings.kafka_partitions))
-        self.windows = TumblingWindows(*timing, partitions=partitions)
-        self.feedback_windows = FeedbackWindows(*timing, partitions=partitions)
+        self.windows = TumblingWindows(*timing, partitions=partitions, max_series=settings.max_series_per_keyset)
+        self.feedback_windows = FeedbackWindows(*timing, partitions=partitions, max_series=settings.max_series_per_keyset)
         self.composite = CompositeWindows(
             [WindowSpec.parse(text, settings.window_seconds) for text in settings.extra_windows],
             settings.window_seconds, self.windows.lateness_ms,
@@ -118,17 +132,18 @@ class MonitoringPipeline:
         self._event_acks, self._feedback_acks = PendingAcks(), PendingAcks()
         self._feedback_changed = False  # feedback arrived since the last live update
         self._counters = dict.fromkeys(
-            ("events", "batch_messages", "dead_letters", "late_events", "feedback", "late_feedback"), 0)
+            ("events", "batch_messages", "dead_letters", "invalid_events", "late_events", "feedback",
+             "late_feedback"), 0)
 
     def process(self, messages: list[RawMessage], wall_ms: float | None = None) -> BatchOutcome:
         """Decode in this process, then `apply` (decode_processes = 0, and the tests)."""
-        decoded = decode_messages(self.codec, self.keysets, [(m.partition, m.value) for m in messages])
-        return self.apply(messages, decoded, wall_ms)
+        return self.apply(messages, decode_messages(self.decoder, decode_items(messages)), wall_ms)
 
     def apply(self, messages: list[RawMessage], decoded: DecodedMessages, wall_ms: float | None = None) -> BatchOutcome:
         """Messages and their decoded columns (decoding.py, possibly from another process) into the windows."""
         wall_ms = time.time() * 1000 if wall_ms is None else wall_ms
         dead_letters = [DeadLetter(messages[i], reason) for i, reason in sorted(decoded.errors.items())]
+        invalid = [DeadLetter(messages[i.message_index], i.reason, i.event_index, i.payload) for i in decoded.invalid]
         tokens_by_partition: dict[int, list[object]] = {}
         for index, message in enumerate(messages):
             if index in decoded.errors:
@@ -149,8 +164,13 @@ class MonitoringPipeline:
         self._counters["events"] += decoded.events
         self._counters["batch_messages"] += len(messages) - len(dead_letters)
         self._counters["late_events"] += late
-        self._record_dead_letters(dead_letters)
-        return BatchOutcome(decoded.events, dead_letters, late)
+        self._counters["invalid_events"] += len(invalid)
+        self._record_dead_letters(dead_letters + invalid)
+        return BatchOutcome(decoded.events, dead_letters + invalid, late)
+
+    def refuse(self, messages: list[RawMessage], reason: str) -> BatchOutcome:
+        """Dead-letter these messages whole, unread (a take that kills the decoders)."""
+        return self.apply(messages, DecodedMessages({}, dict.fromkeys(range(len(messages)), reason), [], 0))
 
     def process_feedback(self, messages: list[RawMessage], wall_ms: float | None = None) -> list[DeadLetter]:
         """Feedback messages (one FeedbackEvent each) into the feedback windows; returns the dead letters."""
@@ -178,11 +198,13 @@ class MonitoringPipeline:
 
     def _record_dead_letters(self, dead_letters: list[DeadLetter]) -> None:
         self._counters["dead_letters"] += len(dead_letters)
-        for dead in dead_letters:
-            log.warning(
-                "dead letter %s[%d]@%d: %s", dead.message.topic, dead.message.partition,
-                dead.message.offset, dead.reason,
-            )
+        # A misbehaving producer can send thousands a second: the log shows a few, the counters all.
+        for dead in dead_letters[:_LOGGED_DEAD_LETTERS]:
+            event = "" if dead.event_index is None else f" event {dead.event_index}"
+            log.warning("dead letter %s[%d]@%d%s: %s", dead.message.topic, dead.message.partition,
+                        dead.message.offset, event, dead.reason)
+        if len(dead_letters) > _LOGGED_DEAD_LETTERS:
+            log.warning("... and %d more dead letters in this take", len(dead_letters) - _LOGGED_DEAD_LETTERS)
 
     def live_update(self, wall_ms: float | None = None) -> LiveUpdate:
         """Close due windows, evaluate alerts and collect what changed since the last update."""
@@ -198,6 +220,8 @@ class MonitoringPipeline:
         open_panes = [w for w in touched if id(w) not in closed_ids]
         open_composites = self.composite.open_windows(touched, self.windows.open)
         counters, self._counters = self._counters, dict.fromkeys(self._counters, 0)
+        overflow = self.windows.take_overflow_counts() | self.feedback_windows.take_overflow_counts()
+        counters.update({f"overflow_events:{keyset}": n for keyset, n in overflow.items()})
         for alert in alerts:
             log.warning("ALERT %s", alert.message)
         closed_feedback = self.feedback_windows.close_due(wall_ms)
@@ -241,6 +265,11 @@ class MonitoringPipeline:
         self._event_acks.drop_partitions(event_partitions)
         self.feedback_windows.drop_partitions(feedback_partitions)
         self._feedback_acks.drop_partitions(feedback_partitions)
+
+
+def decode_items(messages: list[RawMessage]) -> list[tuple[int, bytes | None, int]]:
+    """What decode_messages needs of each message (picklable, for the decoder processes)."""
+    return [(m.partition, m.value, m.timestamp_ms) for m in messages]
 
 
 def _split(items: list, condition) -> tuple[list, list]:

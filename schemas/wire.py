@@ -64,14 +64,17 @@ class EventCodec:
             raise WireFormatError(f"unknown schema id {schema_id} (feedback={self.ids.feedback})")
         return self._read(schema_id, self._feedback_schema, message, body)
 
-    def decode(self, message: bytes | None) -> list[dict]:
+    def decode(self, message: bytes | None, max_events: int | None = None) -> list[dict]:
         """The events a message carries (one for a single-event message).
 
-        Raises WireFormatError naming what is wrong: not our framing, unknown schema id, or a
-        body that does not decode (truncated, corrupt, or trailing bytes).
+        Raises WireFormatError naming what is wrong: not our framing, unknown schema id, more
+        than `max_events` events (counted before any is decoded: a small compressed message can
+        hold millions), or a body that does not decode (truncated, corrupt, or trailing bytes).
         """
         schema_id, body = self._unframe(message)
         if schema_id == self.ids.batch:
+            if max_events is not None:
+                check_event_count(batch_event_count(memoryview(message)[_HEADER.size:]), max_events)
             schema, is_batch = self._batch_schema, True
         elif schema_id == self.ids.event:
             schema, is_batch = self._event_schema, False
@@ -104,3 +107,47 @@ class EventCodec:
                 f"undecodable Avro body for schema id {schema_id}: {len(message) - body.tell()} trailing bytes"
             )
         return record
+
+
+def check_event_count(count: int, max_events: int) -> None:
+    if count > max_events:
+        raise WireFormatError(f"a batch message of {count} events: more than max_events_per_message ({max_events})")
+
+
+def batch_event_count(body: memoryview) -> int:
+    """The events an Avro array body announces, from its block headers only (no event decoded).
+
+    A block with a negative count gives its byte size and is skipped; a positive count gives no
+    size, so the count stops there (encoders write one such block per array)."""
+    total, pos = 0, 0
+    while True:
+        count, pos = read_avro_long(body, pos)
+        if count >= 0:
+            return total + count
+        size, pos = read_avro_long(body, pos)
+        total, pos = total - count, pos + max(size, 0)
+
+
+def read_avro_long(buf: memoryview, pos: int) -> tuple[int, int]:
+    """(value, next position) of the Avro long (zig-zag varint) at `pos`."""
+    n = shift = 0
+    while True:
+        if pos >= len(buf) or shift > 63:
+            raise WireFormatError("truncated Avro long")
+        byte = buf[pos]
+        pos += 1
+        n |= (byte & 0x7F) << shift
+        shift += 7
+        if not byte & 0x80:
+            return (n >> 1) ^ -(n & 1), pos
+
+
+def avro_long(n: int) -> bytes:
+    """Avro long: zig-zag, then base-128 varint."""
+    n = (n << 1) ^ (n >> 63)
+    out = bytearray()
+    while n > 0x7F:
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)

@@ -13,6 +13,7 @@ from contextlib import contextmanager
 import numpy as np
 import pytest
 import redis
+from confluent_kafka import Consumer
 
 from clickhouse_backends import dsn, server_dsn  # noqa: F401 (fixtures)
 from inferwatch.deploy.local_stack import create_topics
@@ -22,6 +23,7 @@ from inferwatch.schemas.registry import schema_ids
 from inferwatch.schemas.wire import EventCodec
 from inferwatch.sinks.clickhouse.avro_container import RecordBlock, object_container
 from inferwatch.sinks.clickhouse.clickhouse_thread import ClickHouseThread
+from inferwatch.sinks.clickhouse.event_intake import message_record
 from inferwatch.sinks.clickhouse.kafka_sink import EVENTS, ClickHouseEventSink
 from inferwatch.sinks.redis.live_state import SINK_STATS
 from workers import wait_for
@@ -129,23 +131,23 @@ def test_replaying_the_same_range_leaves_counts_unchanged(settings, clickhouse):
 
 def test_a_resent_batch_is_dropped_by_its_dedup_token(settings, clickhouse):
     events = make_events(100)
-    bodies = [codec_for(settings).encode_event(e)[5:] for e in events]
-    container = object_container(EVENTS.schema, [RecordBlock(1, b) for b in bodies])
+    now_ms = int(time.time() * 1000)
+    records = [message_record(memoryview(codec_for(settings).encode_event(e))[5:], False, now_ms) for e in events]
+    container = object_container(EVENTS.schema, [RecordBlock(1, r) for r in records])
     for _ in range(2):
         clickhouse.submit(clickhouse.sink.insert_avro, EVENTS.name, EVENTS.columns, container, "t-1").result()
     assert sql(clickhouse, "SELECT count() FROM inference_events") == [(100,)]  # without FINAL
 
 
 class FailingInserts:
-    """The real sink, whose first `failures` Avro inserts fail as if ClickHouse were away."""
+    """The real sink, whose Avro inserts fail as if ClickHouse were away while `away` is set."""
 
-    def __init__(self, clickhouse, failures):
-        self.failures = failures
+    def __init__(self, clickhouse):
+        self.away = True
         self._real = clickhouse.sink
 
     def insert_avro(self, *args):
-        if self.failures:
-            self.failures -= 1
+        if self.away:
             raise ConnectionError("ClickHouse is away")
         return self._real.insert_avro(*args)
 
@@ -153,15 +155,17 @@ class FailingInserts:
 def test_clickhouse_failing_backs_off_commits_nothing_and_then_writes_everything(settings, clickhouse, monkeypatch):
     events = make_events(N_EVENTS)
     publish(settings, events)
-    failing = FailingInserts(clickhouse, failures=4)
+    failing = FailingInserts(clickhouse)
     monkeypatch.setattr(type(clickhouse), "sink", property(lambda self: failing))
     stats = redis.Redis.from_url(settings.redis_url)
     stats.delete(SINK_STATS)
     with running_sink(settings, clickhouse) as sink:
         wait_for("the failures", lambda: sink.stats.failed_inserts >= 2)
-        assert sink.stats.rows_written == 0
-        assert int(wait_for("the backlog in Redis", lambda: stats.hget(SINK_STATS, "lag_messages"))) > 0
+        # (b"0", truthy, until the sink's first stats after its assignment)
+        wait_for("the backlog in Redis", lambda: int(stats.hget(SINK_STATS, "lag_messages") or 0) > 0)
         assert b"ClickHouse is away" in stats.hget(SINK_STATS, "last_error")
+        assert (sink.stats.rows_written, sink.stats.poison_messages) == (0, 0)  # an outage is no poison
+        failing.away = False
         wait_for("all rows", lambda: sink.stats.rows_written >= N_EVENTS)
         wait_for("no lag", lambda: stats.hget(SINK_STATS, "lag_messages") == b"0")
     monkeypatch.undo()
@@ -179,3 +183,41 @@ def test_malformed_messages_are_skipped_and_counted(settings, clickhouse):
         wait_for("all good rows", lambda: sink.stats.rows_written >= 500)
         assert sink.stats.skipped_messages == len(malformed)
     assert sql(clickhouse, "SELECT count() FROM inference_events FINAL") == [(500,)]
+
+
+def read_topic(settings, topic, n, timeout_s=60):
+    consumer = Consumer(settings.kafka_config(**{"group.id": f"read-{uuid.uuid4().hex[:6]}",
+                                                 "auto.offset.reset": "earliest"}))
+    consumer.subscribe([topic])
+    got, deadline = [], time.monotonic() + timeout_s
+    while len(got) < n and time.monotonic() < deadline:
+        message = consumer.poll(0.5)
+        if message is not None and message.error() is None:
+            got.append(message)
+    consumer.close()
+    return got
+
+
+def test_a_message_clickhouse_refuses_is_dead_lettered_and_the_rest_inserted(settings, clickhouse):
+    """Before: the sink retried the batch holding it forever, partitions paused: the full log stopped."""
+    # A real refusal: ClickHouse checks this constraint on every row the intake view writes.
+    sql(clickhouse, "ALTER TABLE inference_events ADD CONSTRAINT no_poison CHECK model != 'poison-model'")
+    try:
+        good = make_events(N_EVENTS)
+        poison = {**make_events(1, seed=8)[0], "model": "poison-model"}
+        publish(settings, good[:N_EVENTS // 2])
+        publish(settings, [poison])  # a message of its own: the publisher batches per (service, model)
+        publish(settings, good[N_EVENTS // 2:])
+        with running_sink(settings, clickhouse) as sink:
+            wait_for("the good rows", lambda: sink.stats.rows_written >= N_EVENTS and sink.stats.poison_messages)
+            assert sink.stats.poison_messages == 1
+        assert sql(clickhouse, "SELECT count(), uniqExact(event_id) FROM inference_events FINAL") == [
+            (N_EVENTS, N_EVENTS)]
+        [dead] = read_topic(settings, settings.dlq_topic, 1)
+        headers = dict(dead.headers())
+        assert codec_for(settings).decode(dead.value()) == [poison]
+        assert b"ClickHouse refused it" in headers["inferwatch.reason"]
+        assert headers["inferwatch.source"].decode().startswith(f"{settings.events_topic}/")
+        assert sql(clickhouse, "SELECT count() FROM dead_letters WHERE reason LIKE 'ClickHouse refused it%'") == [(1,)]
+    finally:
+        sql(clickhouse, "ALTER TABLE inference_events DROP CONSTRAINT no_poison")

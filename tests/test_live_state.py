@@ -1,13 +1,11 @@
 """LiveStateWriter against a real redis-server: wide snapshots, and every key it writes bounded."""
 
-import shutil
-import socket
-import subprocess
 import time
 
 import pytest
 import redis
 
+from redis_server import RedisServer
 from inferwatch.sinks.redis.live_state import (
     ALERT_STREAM, COUNTERS, LATE_EVENTS, WINDOW_INDEX, LiveStateWriter, window_key,
 )
@@ -17,26 +15,9 @@ WINDOW_TTL_S = 600
 
 @pytest.fixture(scope="module")
 def redis_url(tmp_path_factory):
-    if not shutil.which("redis-server"):
-        pytest.skip("redis-server not installed")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = subprocess.Popen(
-        ["redis-server", "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no",
-         "--dir", str(tmp_path_factory.mktemp("redis"))],
-        stdout=subprocess.DEVNULL)
-    url = f"redis://127.0.0.1:{port}/0"
-    client = redis.Redis.from_url(url)
-    for _ in range(100):
-        try:
-            client.ping()
-            break
-        except redis.ConnectionError:
-            time.sleep(0.05)
-    yield url
-    server.terminate()
-    server.wait(timeout=10)
+    server = RedisServer(tmp_path_factory.mktemp("redis")).start()
+    yield server.url
+    server.stop()
 
 
 @pytest.fixture
@@ -90,3 +71,24 @@ def test_every_key_written_expires_or_is_capped(writer):
     for key in writer.client.keys("*"):
         if key.decode() not in bounded:
             assert writer.client.ttl(key) > 0, key
+
+
+def test_a_claim_left_unwritten_by_a_dead_worker_is_taken_over_and_a_written_one_never(redis_url):
+    """Before: a worker killed between claiming a window and inserting its rollup kept the claim
+    for good, and that window never reached window_rollups."""
+    first = LiveStateWriter(redis_url, WINDOW_TTL_S, 2 * WINDOW_TTL_S, heartbeat_seconds=0.5)
+    first.client.flushdb()
+    first.worker_id = "host:1"  # the killed worker
+    second = LiveStateWriter(redis_url, WINDOW_TTL_S, 2 * WINDOW_TTL_S, heartbeat_seconds=0.5)
+    second.worker_id = "host:2"  # its restart
+    unwritten, written = snapshot(model="a", series="chat-api|a|v7"), snapshot(model="b", series="chat-api|b|v7")
+    assert first.claim_closed([unwritten, written]) == [unwritten, written]
+    first.mark_written([written])
+    assert second.claim_closed([unwritten, written]) == []  # the first is alive: its claims stand
+    heartbeat = f"iw:worker:{first.worker_id}"
+    deadline = time.monotonic() + 10
+    while first.client.exists(heartbeat):  # it stops beating: dead
+        assert time.monotonic() < deadline, "the heartbeat never expired"
+        time.sleep(0.05)
+    assert second.claim_closed([unwritten, written]) == [unwritten]
+    assert second.claim_closed([unwritten]) == [unwritten]  # a retry of the same update

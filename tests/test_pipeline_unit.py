@@ -14,7 +14,8 @@ T0 = 1_700_000_040_000
 
 
 def messages(codec, batches, partition=0):
-    return [RawMessage("events", partition, offset, b"k", codec.encode_batch(batch))
+    # Appended by the broker just after the batch's newest event: all in range (schemas/validation.py).
+    return [RawMessage("events", partition, offset, b"k", codec.encode_batch(batch), max(e["ts"] for e in batch))
             for offset, batch in enumerate(batches)]
 
 
@@ -29,7 +30,7 @@ def test_bad_messages_become_dead_letters_and_good_ones_still_count():
     assert [d.message.offset for d in outcome.dead_letters] == [7, 8]
     assert all("not Confluent-framed" in d.reason for d in outcome.dead_letters)
     update = pipeline.live_update(wall_ms=0)
-    assert update.counters == {"events": 300, "batch_messages": 2, "dead_letters": 2, "late_events": 0,
+    assert update.counters == {"events": 300, "batch_messages": 2, "dead_letters": 2, "invalid_events": 0, "late_events": 0,
                                "feedback": 0, "late_feedback": 0}
     for keyset in ("model", "tenant", "route"):  # every event is in one window of each key set and size
         for size in (60, 3600):
@@ -60,7 +61,8 @@ def test_a_message_is_committable_only_once_its_windows_are_closed():
                                            partition_idle_seconds=1, extra_windows=[]), codec)
     events = TrafficModel(seed=5).events(np.arange(100, dtype=np.int64) * 100 + T0)  # all in one pane
     tokens = [object(), object()]
-    batch = [RawMessage("events", 0, i, b"k", codec.encode_batch(events[i * 50:(i + 1) * 50]), ack_token=t)
+    batch = [RawMessage("events", 0, i, b"k", codec.encode_batch(events[i * 50:(i + 1) * 50]),
+                        events[(i + 1) * 50 - 1]["ts"], ack_token=t)
              for i, t in enumerate(tokens)]
     bad = RawMessage("events", 0, 2, None, b"garbage", ack_token=object())
     pipeline.process([*batch, bad], wall_ms=0)

@@ -67,7 +67,8 @@ def test_trace_replay_out_of_order_with_late_events_matches_exact_windows(trace_
         for e in delivered[first:first + 200]:
             partition = partition_of.setdefault((e["service"], e["model"]), len(partition_of) % 2)
             by_partition.setdefault(partition, []).append(e)
-        messages = [RawMessage("events", p, offset, b"k", codec.encode_batch(batch)) for p, batch in by_partition.items()]
+        messages = [RawMessage("events", p, offset, b"k", codec.encode_batch(batch),
+                               max(e["ts"] for e in batch)) for p, batch in by_partition.items()]
         outcome = pipeline.process(messages, wall_ms=offset)
         decoded += outcome.events
         late += outcome.late

@@ -6,16 +6,21 @@ per source partition with additive counts only, like the key sets that span part
 (keys.py), and readers add the parts up. Windows are on the feedback's own `ts`, with the same
 pane length, lateness and watermark rules as the request windows (tumbling.py, watermark.py).
 The window's `positive_ratio` is thumbs up / (thumbs up + thumbs down): the feedback ratio.
+With `max_series`, the series are capped like the request windows' (tumbling.py): feedback of a
+series beyond the cap goes to the (OVERFLOW_VALUE, OVERFLOW_VALUE) series.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from inferwatch.processors.windows.keys import SeriesKey
+from inferwatch.processors.windows.tumbling import OVERFLOW_VALUE
 from inferwatch.processors.windows.watermark import PartitionWatermark, pop_closed
 
 KEYSET = "feedback"
 FIELDS = ("service", "model")
+OVERFLOW_SERIES = (OVERFLOW_VALUE, OVERFLOW_VALUE)
 
 
 @dataclass
@@ -59,7 +64,7 @@ class FeedbackWindow:
         thumbs = self.thumbs_up + self.thumbs_down
         return {
             "keyset": KEYSET,
-            "series": f"{self.service}|{self.model}",
+            "series": SeriesKey(KEYSET, ("service", "model"), (self.service, self.model)).label,
             "service": self.service,
             "model": self.model,
             "window_start_ms": self.window_start_ms,
@@ -82,11 +87,15 @@ class FeedbackWindow:
 
 class FeedbackWindows:
     def __init__(self, window_seconds: int, allowed_lateness_seconds: float, partition_idle_seconds: float,
-                 partitions: tuple[int, ...] = ()):
+                 partitions: tuple[int, ...] = (), max_series: int | None = None):
         self.window_ms = window_seconds * 1000
         self.window_seconds = window_seconds
         self.lateness_ms = int(allowed_lateness_seconds * 1000)
+        self.max_series = max_series  # None: unbounded
         self.open: dict[tuple[str, str, int, int], FeedbackWindow] = {}
+        # (service, model) -> its open windows: the series holding the cap's slots
+        self._open_series: dict[tuple[str, str], int] = {}
+        self.overflow_events: dict[str, int] = {}  # KEYSET -> feedback folded into the overflow series
         self.watermark = PartitionWatermark(partition_idle_seconds, partitions)
 
     def add(self, feedback: list[dict], partition: int, wall_ms: float) -> tuple[int, int]:
@@ -101,21 +110,45 @@ class FeedbackWindows:
             if now_ms is not None and start + self.window_ms + self.lateness_ms <= now_ms:
                 late += 1
                 continue
-            key = (record["service"], record["model"] or "", start, partition)
+            series = (record["service"], record["model"] or "")
+            if series not in self._open_series and self._cap_reached() and series != OVERFLOW_SERIES:
+                series = OVERFLOW_SERIES
+                self.overflow_events[KEYSET] = self.overflow_events.get(KEYSET, 0) + 1
+            key = (*series, start, partition)
             window = self.open.get(key)
             if window is None:
-                window = self.open[key] = FeedbackWindow(key[0], key[1], start, self.window_seconds, partition)
+                window = self.open[key] = FeedbackWindow(*series, start, self.window_seconds, partition)
+                self._open_series[series] = self._open_series.get(series, 0) + 1
             window.add(record)
             closed_by = max(closed_by, start + self.window_ms + self.lateness_ms)
         timestamps = [record["ts"] for record in feedback]
         self.watermark.observe(partition, min(timestamps), max(timestamps), wall_ms)
         return late, closed_by
 
+    def _cap_reached(self) -> bool:
+        if self.max_series is None:
+            return False
+        return len(self._open_series) - (OVERFLOW_SERIES in self._open_series) >= self.max_series
+
     def close_due(self, wall_ms: float) -> list[FeedbackWindow]:
-        return pop_closed(self.open, self.watermark.current(wall_ms), self.lateness_ms)
+        closed = pop_closed(self.open, self.watermark.current(wall_ms), self.lateness_ms)
+        self._free_slots(closed)
+        return closed
 
     def drop_partitions(self, partitions: set[int]) -> None:
         """Partitions revoked: their uncommitted feedback is re-read by the new owner."""
-        for key in [k for k in self.open if k[3] in partitions]:
-            del self.open[key]
+        self._free_slots([self.open.pop(key) for key in [k for k in self.open if k[3] in partitions]])
         self.watermark.forget(partitions)
+
+    def _free_slots(self, windows: list[FeedbackWindow]) -> None:
+        """Windows no longer open: a series left with none frees its slot."""
+        for window in windows:
+            series = (window.service, window.model)
+            self._open_series[series] -= 1
+            if not self._open_series[series]:
+                del self._open_series[series]
+
+    def take_overflow_counts(self) -> dict[str, int]:
+        """{KEYSET: feedback folded into the overflow series since the last take}, or {}."""
+        overflow, self.overflow_events = self.overflow_events, {}
+        return overflow

@@ -18,7 +18,7 @@ import json
 import os
 from dataclasses import dataclass
 
-from inferwatch.schemas.wire import MAGIC_BYTE, WireFormatError
+from inferwatch.schemas.wire import MAGIC_BYTE, WireFormatError, avro_long as _long, read_avro_long as _read_long
 
 _MAGIC = b"Obj\x01"
 
@@ -76,26 +76,3 @@ def object_container(schema: dict, blocks: list[RecordBlock]) -> bytes:
         parts += (_long(block.count), _long(len(block.data)), block.data, sync)
     return b"".join(parts)
 
-
-def _long(n: int) -> bytes:
-    """Avro long: zig-zag, then base-128 varint."""
-    n = (n << 1) ^ (n >> 63)
-    out = bytearray()
-    while n > 0x7F:
-        out.append((n & 0x7F) | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
-
-
-def _read_long(buf: memoryview, pos: int) -> tuple[int, int]:
-    n = shift = 0
-    while True:
-        if pos >= len(buf) or shift > 63:
-            raise WireFormatError("truncated Avro long")
-        byte = buf[pos]
-        pos += 1
-        n |= (byte & 0x7F) << shift
-        shift += 7
-        if not byte & 0x80:
-            return (n >> 1) ^ -(n & 1), pos

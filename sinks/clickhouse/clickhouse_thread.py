@@ -47,7 +47,7 @@ class ClickHouseThread:
                                             initializer=_lower_priority, initargs=(settings.clickhouse_thread_nice,))
         # Opened on the thread itself: the client is only ever used there.
         self._sink: ClickHouseSink = self._executor.submit(ClickHouseSink, settings.resolved_clickhouse_dsn).result()
-        self.submit(self._sink.ensure_schema, settings.clickhouse_events_ttl_days).result()
+        self.submit(self._sink.ensure_schema, settings.clickhouse_events_ttl_days, settings.event_limits).result()
 
     def submit(self, fn: Callable[..., T], *args: Any) -> Future[T]:
         """Run ``fn(*args)`` on the ClickHouse thread; ``fn`` is usually a bound ClickHouseSink method

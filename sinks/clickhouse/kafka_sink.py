@@ -5,6 +5,7 @@ as a thread of the worker, so the windows and alerts (the Faust agent) never wai
 and ClickHouse never waits for them. It reads messages until `clickhouse_batch_rows` rows or
 `clickhouse_batch_seconds` have gathered, inserts them (avro_container.py: ClickHouse parses the
 Avro, no event is decoded in Python), and only then commits the messages' offsets, synchronously.
+Events go in through event_intake.py, which keeps out the events the worker refuses as invalid.
 
 - Crash between insert and commit: the messages are read and inserted again. A batch re-sent
   as is is dropped by ClickHouse (insert deduplication token); any other redelivery is
@@ -12,12 +13,17 @@ Avro, no event is decoded in Python), and only then commits the messages' offset
 - ClickHouse failing: the same batch is retried with exponential backoff (up to
   `clickhouse_retry_max_seconds`), nothing is committed, and consumption pauses (the backlog
   stays in Kafka; memory stays at one batch).
-- Malformed messages (the agent dead-letters them): skipped and counted. Framing is checked
-  here; a body that ClickHouse cannot parse makes the insert fail, and then, once per batch,
-  each message is decoded with fastavro to find and drop the bad ones.
+- Malformed messages (the agent dead-letters them): skipped and counted. Framing and the event
+  count are checked here; a body that ClickHouse cannot parse makes the insert fail, and then,
+  once per batch, each message is decoded with fastavro to find and drop the bad ones.
+- Poison (a message fastavro decodes but ClickHouse rejects): the failed batch is split in halves
+  until the messages that fail alone are found; those that fail alone again after ClickHouse
+  took other inserts are dead-lettered (dead-letter topic and `dead_letters`, counted in
+  `poison_messages`), the rest are inserted. A batch none of whose parts goes in is ClickHouse
+  failing: backed off as above, never dead-lettered.
 - Backlog: Redis hash `iw:sink` (`inferwatch status`), rewritten every second: `lag_messages`
   (messages not yet committed: read and pending, or not yet read), `pending_rows`, `rows_read`, `rows_written`, `feedback_rows_written`,
-  `inserts`, `failed_inserts`, `skipped_messages`, `last_error`.
+  `inserts`, `failed_inserts`, `skipped_messages`, `poison_messages`, `last_error`.
 """
 
 from __future__ import annotations
@@ -31,13 +37,15 @@ import time
 from dataclasses import asdict, dataclass, field
 
 import redis
-from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
+from confluent_kafka import TIMESTAMP_NOT_AVAILABLE, Consumer, KafkaException, Message, Producer, TopicPartition
 
-from inferwatch.schemas.registry import event_schema, feedback_schema, schema_ids
-from inferwatch.schemas.wire import EventCodec, WireFormatError
+from inferwatch.schemas.dead_letter import dead_letter_record
+from inferwatch.schemas.registry import feedback_schema, schema_ids
+from inferwatch.schemas.wire import EventCodec, WireFormatError, check_event_count
 from inferwatch.settings import Settings
 from inferwatch.sinks.clickhouse.avro_container import RecordBlock, array_blocks, object_container, unframe
 from inferwatch.sinks.clickhouse.clickhouse_thread import ClickHouseThread
+from inferwatch.sinks.clickhouse.event_intake import INTAKE_TABLE, message_record, message_schema
 from inferwatch.sinks.redis.live_state import SINK_STATS
 
 log = logging.getLogger(__name__)
@@ -57,7 +65,7 @@ class _Table:
         return [f["name"] for f in self.schema["fields"]]
 
 
-EVENTS = _Table("inference_events", event_schema())
+EVENTS = _Table(INTAKE_TABLE, message_schema())  # one row per message: event_intake.py
 FEEDBACK = _Table("feedback", feedback_schema())
 
 
@@ -68,11 +76,8 @@ class _Message:
     offset: int
     value: bytes
     table: _Table
-    blocks: tuple[RecordBlock, ...]
-
-    @property
-    def rows(self) -> int:
-        return sum(b.count for b in self.blocks)
+    block: RecordBlock  # the message's records in `table`'s schema
+    rows: int  # events or feedback records
 
 
 @dataclass
@@ -85,6 +90,7 @@ class SinkStats:
     inserts: int = 0
     failed_inserts: int = 0
     skipped_messages: int = 0
+    poison_messages: int = 0
     last_error: str = ""
 
 
@@ -122,6 +128,7 @@ class ClickHouseEventSink:
             "session.timeout.ms": int(settings.worker_session_timeout_seconds * 1000),
         }))
         self._redis = redis.Redis.from_url(settings.resolved_redis_url, socket_timeout=2)
+        self._dead_letters = Producer(settings.kafka_config(**{"message.max.bytes": settings.kafka_message_max_bytes}))
         self._worker_id = f"{socket.gethostname()}:{os.getpid()}"
         self._batch = _Batch()
         self._retry_at: float | None = None
@@ -157,6 +164,7 @@ class ClickHouseEventSink:
             self._publish_stats(force=True)
         finally:
             self._consumer.close()
+            self._dead_letters.flush(5)
 
     def _read(self) -> None:
         if self._retry_at is not None:
@@ -189,12 +197,21 @@ class ClickHouseEventSink:
             table = self._tables.get((topic, schema_id))
             if table is None:
                 raise WireFormatError(f"unknown schema id {schema_id} on {topic}")
-            blocks = array_blocks(body) if schema_id == self._codec.ids.batch else [RecordBlock(1, bytes(body))]
+            is_batch = schema_id == self._codec.ids.batch
+            rows = sum(b.count for b in array_blocks(body)) if is_batch else 1
+            check_event_count(rows, self.settings.max_events_per_message)
         except WireFormatError as exc:
             self._skip(topic, partition, offset, exc)
             return
-        batch.messages.append(_Message(topic, partition, offset, message.value(), table, tuple(blocks)))
-        self.stats.rows_read += batch.messages[-1].rows
+        if table is EVENTS:
+            timestamp_type, timestamp_ms = message.timestamp()
+            if timestamp_type == TIMESTAMP_NOT_AVAILABLE:  # as the agent does (processors/app.py)
+                timestamp_ms = int(time.time() * 1000)
+            block = RecordBlock(1, message_record(body, is_batch, timestamp_ms))
+        else:
+            block = RecordBlock(1, bytes(body))
+        batch.messages.append(_Message(topic, partition, offset, message.value(), table, block, rows))
+        self.stats.rows_read += rows
 
     def _skip(self, topic: str, partition: int, offset: int, reason: Exception) -> None:
         self.stats.skipped_messages += 1
@@ -212,14 +229,14 @@ class ClickHouseEventSink:
     def _write(self) -> None:
         batch = self._batch
         try:
-            self._insert(batch)
-        except Exception as exc:  # ClickHouse away or a body it cannot parse
-            self.stats.failed_inserts += 1
-            self.stats.last_error = f"{type(exc).__name__}: {exc}"[:500]
+            self._insert(batch.messages)
+        except Exception as exc:  # ClickHouse away, a body it cannot parse, or poison
+            self._failed(exc)
             if not batch.validated and self._drop_undecodable(batch):
                 return  # retried at once without the bad messages
-            self._back_off(exc)
-            return
+            if not self._isolate_poison(batch):
+                self._back_off(exc)
+                return
         self._retry_at, self._backoff_s = None, _FIRST_BACKOFF_S
         self._consumer.resume(self._consumer.assignment())
         self._batch = _Batch()
@@ -229,12 +246,16 @@ class ClickHouseEventSink:
             # The rows are in; the messages will be read again (after a rebalance) and collapse.
             log.warning("committing ClickHouse sink offsets failed: %s", exc)
 
-    def _insert(self, batch: _Batch) -> None:
+    def _failed(self, exc: Exception) -> None:
+        self.stats.failed_inserts += 1
+        self.stats.last_error = f"{type(exc).__name__}: {exc}"[:500]
+
+    def _insert(self, batch_messages: list[_Message]) -> None:
         for table in (EVENTS, FEEDBACK):
-            messages = [m for m in batch.messages if m.table is table]
+            messages = [m for m in batch_messages if m.table is table]
             if not messages:
                 continue
-            container = object_container(table.schema, [b for m in messages for b in m.blocks])
+            container = object_container(table.schema, [m.block for m in messages])
             # The token names exactly these messages: a retry of the same batch dedups, a batch
             # that lost a bad message does not.
             token = hashlib.sha256(repr([(m.topic, m.partition, m.offset) for m in messages]).encode()).hexdigest()
@@ -247,6 +268,68 @@ class ClickHouseEventSink:
                 self.stats.feedback_rows_written += rows
         self.stats.inserts += 1
 
+    def _isolate_poison(self, batch: _Batch) -> bool:
+        """Insert the batch in halves, down to the messages that fail alone; dead-letter those
+        that fail alone again once ClickHouse has taken other inserts. True if the batch is
+        written (less its poison); False if nothing went in: ClickHouse is failing, not a message."""
+        failed_alone: list[_Message] = []
+        inserted_any = self._insert_halves(batch.messages, failed_alone)
+        if not inserted_any:
+            return False
+        poison = []
+        for message in failed_alone:  # a second chance: the first failure may have been an outage
+            try:
+                self._insert([message])
+            except Exception as exc:  # noqa: BLE001 -- whatever ClickHouse says, it says it of this message
+                self._failed(exc)
+                poison.append((message, exc))
+        self._dead_letter(poison)
+        return True
+
+    def _insert_halves(self, messages: list[_Message], failed_alone: list[_Message]) -> bool:
+        """Insert `messages` in halves, recursively; collect the single messages that fail.
+        True if any insert went in."""
+        if len(messages) == 1:
+            try:
+                self._insert(messages)
+                return True
+            except Exception as exc:  # noqa: BLE001 -- told apart from an outage by the caller
+                self._failed(exc)
+                failed_alone.append(messages[0])
+                return False
+        middle = len(messages) // 2
+        inserted = False
+        for half in (messages[:middle], messages[middle:]):
+            try:
+                self._insert(half)
+                inserted = True
+            except Exception as exc:  # noqa: BLE001 -- split further
+                self._failed(exc)
+                inserted = self._insert_halves(half, failed_alone) or inserted
+        return inserted
+
+    def _dead_letter(self, poison: list[tuple[_Message, Exception]]) -> None:
+        """To the dead-letter topic and table, like the worker's dead letters (processors/app.py)."""
+        if not poison:
+            return
+        now_ms = int(time.time() * 1000)
+        rows = []
+        for message, exc in poison:
+            value, headers, reason = dead_letter_record(
+                message.value, f"ClickHouse refused it: {type(exc).__name__}: {exc}"[:2000],
+                (message.topic, message.partition, message.offset), self.settings.kafka_message_max_bytes)
+            log.error("ClickHouse sink dead-letters %s[%d]@%d: %s", message.topic, message.partition,
+                      message.offset, reason)
+            self._dead_letters.produce(self.settings.dlq_topic, value, headers=headers)
+            rows.append({"received_at": now_ms, "topic": message.topic, "partition": message.partition,
+                         "offset": message.offset, "reason": reason, "payload": value})
+        self.stats.poison_messages += len(poison)
+        self._dead_letters.flush(10)
+        try:
+            self._clickhouse.submit(self._clickhouse.sink.insert_dead_letters, rows).result()
+        except Exception:  # noqa: BLE001 -- the dead-letter topic has them; the log says so
+            log.exception("the dead_letters rows of %d poison messages were not inserted", len(rows))
+
     def _drop_undecodable(self, batch: _Batch) -> bool:
         """Drop the messages fastavro cannot decode either; True if there were any."""
         batch.validated = True
@@ -254,7 +337,7 @@ class ClickHouseEventSink:
         for message in batch.messages:
             try:
                 if message.table is EVENTS:
-                    self._codec.decode(message.value)
+                    self._codec.decode(message.value, self.settings.max_events_per_message)
                 else:
                     self._codec.decode_feedback(message.value)
                 good.append(message)

@@ -26,7 +26,9 @@ from typing import Any, NamedTuple
 import numpy as np
 import pyarrow as pa
 
+from inferwatch.schemas.validation import EventLimits
 from inferwatch.sinks.clickhouse.client import connect
+from inferwatch.sinks.clickhouse.event_intake import ensure_intake
 from inferwatch.sinks.clickhouse.migrations import apply_events_ttl, apply_migrations
 
 _TIME = pa.timestamp("ms", tz="UTC")
@@ -128,11 +130,14 @@ class ClickHouseSink:
         self.dsn = dsn
         self._client = connect(dsn)
 
-    def ensure_schema(self, events_ttl_days: int = 0) -> list[int]:
-        """Apply the migrations not applied yet and the raw events' TTL (0 = none; see
-        migrations.py); returns the versions applied now."""
+    def ensure_schema(self, events_ttl_days: int = 0, limits: EventLimits | None = None) -> list[int]:
+        """Apply the migrations not applied yet, the raw events' TTL (0 = none; see
+        migrations.py) and, given the limits of a valid event, the raw events' intake
+        (event_intake.py); returns the migration versions applied now."""
         applied = apply_migrations(self._client)
         apply_events_ttl(self._client, events_ttl_days)
+        if limits is not None:
+            ensure_intake(self._client, limits)
         return applied
 
     def insert_events(self, columns: Mapping[str, Sequence]) -> None:
@@ -160,7 +165,9 @@ class ClickHouseSink:
         are the record's field names. A second insert with the same `dedup_token` is a no-op
         (migration 003). Returns the rows ClickHouse read."""
         summary = self._client.raw_insert(table, columns, container, fmt="Avro",
-                                          settings={"insert_deduplication_token": dedup_token})
+                                          settings={"insert_deduplication_token": dedup_token,
+                                                    # the token reaches inference_events through the intake view
+                                                    "deduplicate_blocks_in_dependent_materialized_views": 1})
         return summary.written_rows
 
     def query(self, sql: str, parameters: Mapping[str, Any] | Sequence | None = None) -> QueryResult:

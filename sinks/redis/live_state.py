@@ -29,7 +29,9 @@ Key layout (documented in the README, "Live state in Redis"):
 
 All writes of one update go out in one pipeline: one round trip per batch, never per event.
 Several workers may share one Redis: a window is finalised by the first worker that closes it
-(``<window key>:final``, SET NX) and a closed window is never overwritten by an open partial.
+(``<window key>:final`` holds that worker's id, then ``written`` once its rollup is in
+ClickHouse; a claim left unwritten by a worker whose heartbeat ``iw:worker:<id>`` expired is
+taken over) and a closed window is never overwritten by an open partial.
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ COUNTERS = "iw:counters"
 LATE_EVENTS = "iw:late"
 SINK_STATS = "iw:sink"
 HANDOFF_PREFIX = "iw:handoff"
+WORKER_PREFIX = "iw:worker"
 ALERT_STREAM_MAXLEN = 10_000
 
 
@@ -98,25 +101,53 @@ return 1
 """
 
 
+# Claims a closed window for the worker ARGV[1]: if nobody holds it, we do already (a retried
+# update), or its holder left it unwritten to ClickHouse and is gone (its heartbeat, ARGV[3] ..
+# holder, expired: it died between claiming and inserting the rollup).
+_CLAIM = """
+local holder = redis.call('GET', KEYS[1])
+if holder == false or holder == ARGV[1]
+   or (holder ~= 'written' and redis.call('EXISTS', ARGV[3] .. holder) == 0) then
+  redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+  return 1
+end
+return 0
+"""
+
+
 class LiveStateWriter:
-    def __init__(self, redis_url: str, window_ttl_seconds: int, state_ttl_seconds: int):
-        self.client = redis.Redis.from_url(redis_url)
+    def __init__(self, redis_url: str, window_ttl_seconds: int, state_ttl_seconds: int,
+                 heartbeat_seconds: float = 15.0):
+        # Timeouts: an unreachable Redis fails a write in seconds, it never hangs the caller.
+        self.client = redis.Redis.from_url(redis_url, socket_timeout=5, socket_connect_timeout=5)
         self.window_ttl_seconds = window_ttl_seconds
         self.state_ttl_seconds = state_ttl_seconds
+        self.heartbeat_ms = max(1, int(heartbeat_seconds * 1000))
         self._write_if_open = self.client.register_script(_WRITE_IF_OPEN)
+        self._claim = self.client.register_script(_CLAIM)
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}"
 
     def claim_closed(self, closed_windows: list[dict]) -> list[dict]:
         """The closed windows this worker finalises: each window is finalised once, by the first
-        worker to close it (a SET NX on its key), whatever rebalances happened meanwhile."""
+        worker to close it, whatever rebalances happened meanwhile (or, if that worker died before
+        its rollup reached ClickHouse, by the next one: see _CLAIM and mark_written)."""
         if not closed_windows:
             return []
         pipe = self.client.pipeline(transaction=False)
+        pipe.set(f"{WORKER_PREFIX}:{self.worker_id}", 1, px=self.heartbeat_ms)  # alive while claiming
         for snapshot in closed_windows:
-            pipe.set(f"{window_key(snapshot)}:final", self.worker_id, nx=True, get=True, ex=self.window_ttl_seconds)
-        # Ours if nobody had it, or we had it already (a retried update after a failed write).
-        return [w for w, holder in zip(closed_windows, pipe.execute())
-                if holder is None or holder.decode() == self.worker_id]
+            self._claim(keys=[f"{window_key(snapshot)}:final"],
+                        args=[self.worker_id, self.window_ttl_seconds, f"{WORKER_PREFIX}:"], client=pipe)
+        return [w for w, ours in zip(closed_windows, pipe.execute()[1:]) if ours]
+
+    def mark_written(self, windows: list[dict]) -> None:
+        """These claimed windows' rollups are in ClickHouse: nobody takes their claims over."""
+        if not windows:
+            return
+        pipe = self.client.pipeline(transaction=False)
+        for snapshot in windows:
+            pipe.set(f"{window_key(snapshot)}:final", "written", xx=True, keepttl=True)
+        pipe.execute()
 
     def write(
         self,
@@ -129,6 +160,7 @@ class LiveStateWriter:
         """`closed_windows` must be ones this worker claimed (claim_closed)."""
         now_ms = int(time.time() * 1000)
         pipe = self.client.pipeline(transaction=False)
+        pipe.set(f"{WORKER_PREFIX}:{self.worker_id}", 1, px=self.heartbeat_ms)  # every tick: see _CLAIM
         for snapshot in open_windows:
             key = window_key(snapshot)
             # str() of a number is what redis-py would send for it (repr for floats: exact).
