@@ -262,3 +262,8 @@ def _num(x: float) -> str:
     if math.isinf(x):
         return "inf"
     return str(int(x)) if float(x).is_integer() else repr(float(x))
+
+
+def rules_markdown(limits: EventLimits) -> str:
+    """The README's list of what a valid event is, at these limits."""
+    return "\n".join(f"- {rule.text}" for rule in event_rules(limits))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import uuid
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,7 +17,7 @@ from clickhouse_backends import dsn, server_dsn  # noqa: F401 (fixtures)
 from inferwatch.processors.pipeline import MonitoringPipeline, RawMessage
 from inferwatch.producers.traffic_model import TrafficModel
 from inferwatch.schemas.registry import local_schema_ids
-from inferwatch.schemas.validation import event_rules, invalid_events
+from inferwatch.schemas.validation import event_rules, invalid_events, rules_markdown
 from inferwatch.schemas.wire import EventCodec
 from inferwatch.settings import Settings
 from inferwatch.sinks.clickhouse.avro_container import RecordBlock, object_container, unframe
@@ -178,3 +179,9 @@ def test_clickhouse_keeps_exactly_the_events_the_worker_keeps(clickhouse, messag
                            uuid.uuid4().hex)
     stored = {str(row[0]) for row in clickhouse.query("SELECT event_id FROM inference_events").rows}
     assert stored == worker_keeps
+
+
+def test_readme_lists_the_rules_at_the_default_limits():
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    start = text.index("\n", text.index("<!-- valid-event-rules")) + 1
+    assert text[start:text.index("<!-- end valid-event-rules -->")].strip() == rules_markdown(LIMITS)
