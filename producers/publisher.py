@@ -4,12 +4,16 @@ Events are grouped per (service, model) and sent as one InferenceEventBatch mess
 holds `producer_batch_events` events or its oldest event has waited `producer_linger_ms`, so the
 stream processor pays its per-message cost once per batch. The message key is "service|model":
 one series stays in one partition, in order. A batch never exceeds the broker's message limit
-(it is split in halves until every part fits).
+(it is split in halves until every part fits). An event that cannot be sent at all (it does not
+encode, or alone exceeds the limit) raises ValueError in the tools; in the SDK (with a spool) it
+is dropped, logged and counted, and the rest of its batch is sent.
 
 Without a spool (tools: simulate, replay) a full local queue makes `publish` wait. With a spool
 (the SDK's background thread) nothing waits: a batch librdkafka cannot queue, or that failed
-delivery, goes to the spool, and while the spool holds anything new batches go there too, so the
-order is kept; `poll()` re-sends the oldest spooled segment when the broker answers again.
+delivery, or that librdkafka refuses (unknown topic, fatal producer error), goes to the spool, and
+while the spool holds anything new batches go there too, so the order is kept; `poll()` re-sends
+the oldest spooled segment when the broker answers again. What the spool cannot take (full disk)
+is dropped and counted, with one warning per episode.
 librdkafka's idempotent producer retries a short outage by itself without duplicates; a batch
 that times out after `producer_delivery_timeout_ms` may have reached the broker before the
 outage, so its re-send can duplicate it (at-least-once; event_id is the dedup key downstream).
@@ -17,17 +21,20 @@ outage, so its re-send can duplicate it (at-least-once; event_id is the dedup ke
 
 from __future__ import annotations
 
+import logging
 import time
 from operator import itemgetter
 from dataclasses import dataclass
 from pathlib import Path
 
-from confluent_kafka import KafkaError, Producer
+from confluent_kafka import KafkaError, KafkaException, Producer
 
 from inferwatch.producers.spool import Spool, SpooledMessage
 from inferwatch.schemas.registry import schema_ids
 from inferwatch.schemas.wire import PARTITION_KEY_FIELDS, EventCodec
 from inferwatch.settings import Settings
+
+log = logging.getLogger(__name__)
 
 _partition_key = itemgetter(*PARTITION_KEY_FIELDS)  # -> (service, model): the message key
 
@@ -43,6 +50,7 @@ class PublishStats:
     events_delivered: int = 0  # acknowledged by the broker
     events_failed: int = 0  # delivery failed (then spooled, when there is a spool)
     events_spooled: int = 0
+    events_dropped: int = 0  # did not encode or fit a message, or the spool could not take them
     last_error: str = ""
 
 
@@ -77,6 +85,8 @@ class EventPublisher:
         self._drain_outstanding = 0
         self._next_drain_at = 0.0
         self._drain_backoff_s = 0.5
+        self._spool_failing = False  # in a failure episode of the spool's disk: warned once
+        self._refused_by = ""  # librdkafka's refusal last warned about; "" once it takes messages
 
     def publish(self, event: dict) -> None:
         """Queue one event (ts in epoch ms, event_id a UUID string); sends full batches."""
@@ -116,19 +126,26 @@ class EventPublisher:
             self._produce(chunk_value, key, events=chunk_len)
 
     def _encode_within_limit(self, events: list[dict]):
-        """Encode as one batch, halving it until every message fits the broker's limit."""
-        value = self.codec.encode_batch(events)
-        if len(value) <= self.max_message_bytes:
-            yield value, len(events)
-        elif len(events) == 1:
-            raise ValueError(
-                f"event {events[0]['event_id']} encodes to {len(value)} bytes, over the "
-                f"{self.max_message_bytes}-byte message limit"
-            )
+        """Encode as one batch, halving it until every part encodes and fits the broker's limit.
+        An event that alone does not is dropped (the tools, without a spool, raise)."""
+        try:
+            value = self.codec.encode_batch(events)
+        except Exception as exc:  # fastavro raises ValueError, TypeError, ... for a field of the wrong type
+            problem = f"does not encode: {exc}"
         else:
+            if len(value) <= self.max_message_bytes:
+                yield value, len(events)
+                return
+            problem = f"encodes to {len(value)} bytes, over the {self.max_message_bytes}-byte message limit"
+        if len(events) > 1:
             middle = len(events) // 2
             yield from self._encode_within_limit(events[:middle])
             yield from self._encode_within_limit(events[middle:])
+        elif self.spool is None:
+            raise ValueError(f"event {events[0].get('event_id')} {problem}")
+        else:
+            self.stats.events_dropped += 1
+            log.warning("inferwatch: dropping event %s: it %s", events[0].get("event_id"), problem)
 
     def _on_delivery(self, events: int):
         def report(err: KafkaError | None, msg) -> None:
@@ -156,12 +173,45 @@ class EventPublisher:
                     return
                 # No spool: wait for deliveries to make room in librdkafka's queue.
                 self.producer.poll(0.1)
+            except KafkaException as exc:
+                if self.spool is None:
+                    raise
+                self._refused(exc)
+                self._spool([SpooledMessage(key, value, events)])
+                return
+        self._refused_by = ""
         self.stats.messages_sent += 1
         self.stats.events_sent += events
 
+    def _refused(self, exc: KafkaException) -> None:
+        """librdkafka refused a message outright (unknown topic, fatal error): it is kept in the spool."""
+        self.stats.last_error = str(exc)
+        if self._refused_by != self.stats.last_error:
+            self._refused_by = self.stats.last_error
+            log.warning("inferwatch: Kafka refuses messages (%s): keeping them in the spool", exc)
+
     def _spool(self, messages: list[SpooledMessage]) -> None:
-        self.spool.append(messages)
-        self.stats.events_spooled += sum(m.events for m in messages)
+        events = sum(m.events for m in messages)
+        try:
+            self.spool.append(messages)
+        except OSError as exc:
+            self.stats.events_dropped += events
+            self._spool_failed(exc, "dropping (and counting) the events it cannot take")
+            return
+        self._spool_written()
+        self.stats.events_spooled += events
+
+    def _spool_failed(self, exc: OSError, consequence: str) -> None:
+        self.stats.last_error = f"spool: {exc}"
+        if not self._spool_failing:  # a full disk fails every write: one warning per episode
+            self._spool_failing = True
+            log.warning("inferwatch: cannot write the spool in %s (%s): %s until it can",
+                        self.spool.directory, exc, consequence)
+
+    def _spool_written(self) -> None:
+        if self._spool_failing:
+            self._spool_failing = False
+            log.info("inferwatch: the spool in %s can be written again", self.spool.directory)
 
     def _drain_spool(self) -> None:
         """Re-send the oldest spooled segment; it leaves the spool only once delivered."""
@@ -179,10 +229,14 @@ class EventPublisher:
             try:
                 self.producer.produce(self.topic, value=message.value, key=message.key,
                                       on_delivery=self._on_drain_delivery(self._drain_next, message.events))
+                self._drain_outstanding += 1
+                self._refused_by = ""
             except BufferError:
                 return
+            except KafkaException as exc:
+                self._refused(exc)
+                self._drain_failed.add(self._drain_next)  # stays spooled, like a failed delivery
             self._drain_next += 1
-            self._drain_outstanding += 1
         if self._drain_outstanding == 0:
             self._finish_drain()
 
@@ -192,8 +246,12 @@ class EventPublisher:
         self._draining = None
         # What failed (or was never queued, at close) stays at the head of the spool, in order.
         undelivered = [m for i, m in enumerate(messages) if i in self._drain_failed or i >= self._drain_next]
-        self.spool.replace(segment, undelivered)
         self._drain_failed = set()
+        try:
+            self.spool.replace(segment, undelivered)
+            self._spool_written()
+        except OSError as exc:
+            self._spool_failed(exc, "keeping re-sent segments whole (their delivered messages go again)")
         if undelivered:
             # The broker is still unreachable: wait before trying again.
             self._next_drain_at = time.monotonic() + self._drain_backoff_s

@@ -48,14 +48,25 @@ class Spool:
         return not self._segments()
 
     def append(self, messages: list[SpooledMessage]) -> None:
+        """Raises OSError (e.g. a full disk) with nothing of `messages` left in the spool."""
         segments = self._segments()
         tail = segments[-1] if segments else None
-        if tail is None or tail in self._sealed or tail.stat().st_size >= self.segment_bytes:
-            tail = self.directory / f"{int(tail.stem) + 1 if tail else 0}{SUFFIX}"
-        with tail.open("ab") as out:
-            out.write(_encode(messages))
-            out.flush()
-            os.fsync(out.fileno())  # spooled means it survives a crash of this process
+        size = tail.stat().st_size if tail else 0
+        if tail is None or tail in self._sealed or size >= self.segment_bytes:
+            tail, size = self.directory / f"{int(tail.stem) + 1 if tail else 0}{SUFFIX}", 0
+        try:
+            with tail.open("ab") as out:
+                out.write(_encode(messages))
+                out.flush()
+                os.fsync(out.fileno())  # spooled means it survives a crash of this process
+        except OSError:
+            # Cut off what part of the records was written: the caller counts them as dropped,
+            # and records appended after a torn one would be misread.
+            if size:
+                os.truncate(tail, size)
+            else:
+                tail.unlink(missing_ok=True)
+            raise
         self._enforce_limit()
 
     def _enforce_limit(self) -> None:
@@ -86,10 +97,14 @@ class Spool:
         if not segment.exists():
             return  # dropped by the size limit meanwhile; its events are counted as dropped
         tmp = segment.with_suffix(".tmp")
-        with tmp.open("wb") as out:
-            out.write(_encode(messages))
-            out.flush()
-            os.fsync(out.fileno())
+        try:
+            with tmp.open("wb") as out:
+                out.write(_encode(messages))
+                out.flush()
+                os.fsync(out.fileno())
+        except OSError:
+            tmp.unlink(missing_ok=True)  # the segment is unchanged; a full disk needs the space back
+            raise
         tmp.replace(segment)
 
 

@@ -1,3 +1,8 @@
+import errno
+import os
+
+import pytest
+
 from inferwatch.producers.spool import Spool, SpooledMessage
 
 
@@ -47,3 +52,27 @@ def test_a_torn_last_record_is_ignored_and_data_survives_reopen(tmp_path):
     segment = next(tmp_path.glob("*.spool"))
     segment.write_bytes(segment.read_bytes()[:-10])  # a crash mid-write
     assert Spool(tmp_path, max_bytes=10_000, segment_bytes=1_000).oldest()[1] == messages(0, 2)
+
+
+def test_a_failed_append_leaves_nothing_behind(tmp_path, monkeypatch):
+    spool = Spool(tmp_path, max_bytes=10_000, segment_bytes=1_000)
+    spool.append(messages(0, 2))
+    real_fsync = os.fsync
+
+    def full_disk(fd):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "fsync", full_disk)
+    with pytest.raises(OSError):
+        spool.append(messages(2, 2))  # into the existing segment
+    segment, _ = spool.oldest()
+    with pytest.raises(OSError):
+        spool.append(messages(4, 2))  # into a new segment: the oldest is sealed
+    with pytest.raises(OSError):
+        spool.replace(segment, messages(0, 1))
+    monkeypatch.setattr(os, "fsync", real_fsync)
+    spool.append(messages(6, 2))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["0.spool", "1.spool"]
+    assert spool.oldest()[1] == messages(0, 2)
+    spool.remove(segment)
+    assert spool.oldest()[1] == messages(6, 2)
