@@ -16,8 +16,11 @@ committed. Neither sink may hold up the other or the consuming:
   ClickHouse, so a restart re-reads exactly what no written window holds.
 
 A window is finalised once, by the worker that claims it in Redis (LiveStateWriter.claim_closed);
-once its rollup is in ClickHouse the claim is marked written. A claim left unwritten by a worker
-that died (its heartbeat expired) is taken over by the next worker closing that window.
+once its rollup is in ClickHouse the claim is marked written. A window another live worker holds
+unwritten (a rebalance; or a worker just killed, whose heartbeat has not expired yet) keeps the
+messages of its update uncommitted and is claimed again every tick, until it is written by its
+holder or taken over from a dead one: a window's messages are never committed before it is in
+ClickHouse, whoever writes it.
 """
 
 from __future__ import annotations
@@ -53,6 +56,8 @@ class UpdateCommitter:
         self.max_pending_rows = max_pending_rows
         self.rollups_dropped = 0  # since the last update written to Redis (a counter there)
         self._redis_pending: LiveUpdate | None = None
+        # Closed windows a live worker holds unwritten, with the messages waiting on them.
+        self._held: list[tuple[list[dict], list[object]]] = []
         self._clickhouse_queue: deque[LiveUpdate] = deque()
         self._dead_letter_rows: list[dict] = []
         self._queued = asyncio.Event()
@@ -82,7 +87,7 @@ class UpdateCommitter:
     def _write_redis(self, update: LiveUpdate) -> None:
         live_state = self.live_state
         # A retry after a failure re-claims: claims are idempotent for their holder.
-        panes = live_state.claim_closed(update.closed_windows)
+        panes, held = live_state.claim_closed(update.closed_windows)
         live_state.write(update.open_windows, panes, update.alerts, update.counters, update.late_by_series)
         # Longer windows: merged from the finalised panes' states, this update's included,
         # whichever worker finalised them (one MGET for all).
@@ -90,10 +95,21 @@ class UpdateCommitter:
         states = iter(live_state.read_states([p for ids in pane_ids for p in ids]))
         merged = [self.composite.from_pane_states(due, [next(states) for _ in ids])
                   for due, ids in zip(update.due_windows, pane_ids)]
-        composites = live_state.claim_closed([w.snapshot() for w in merged if w is not None])
-        live_state.write([], composites, [], {}, {})
-        update.closed_windows = panes + composites  # what this worker finalised: to ClickHouse
-        update.due_windows = []
+        composites, held_composites = live_state.claim_closed([w.snapshot() for w in merged if w is not None])
+        ours, ackable, still_held = panes + composites, update.ackable, []
+        if held or held_composites:
+            still_held.append((held + held_composites, ackable))
+            ackable = []
+        for windows, tokens in self._held:  # held before: ours now, or written by their holder?
+            taken, waiting = live_state.claim_closed(windows)
+            ours += taken
+            if waiting:
+                still_held.append((waiting, tokens))
+            else:
+                ackable = tokens + ackable  # the older messages first
+        live_state.write([], ours[len(panes):], [], {}, {})
+        # Written: now what this worker finalised goes to ClickHouse, with the messages it frees.
+        update.closed_windows, update.ackable, update.due_windows, self._held = ours, ackable, [], still_held
 
     # --- ClickHouse, in a task of its own -------------------------------------------------------
 

@@ -168,3 +168,31 @@ def test_past_its_bound_the_clickhouse_queue_drops_the_oldest_rows_counts_them_a
         task.cancel()
 
     asyncio.run(scenario())
+
+
+def test_messages_wait_for_a_window_another_worker_holds_until_it_is_written_or_taken_over(settings, redis_server, clickhouse):
+    """Before: a window claimed by a worker that was then killed was skipped by the next one, its
+    messages committed, and the window never reached window_rollups."""
+    async def scenario():
+        harness = Harness(settings, redis_server.url, clickhouse)
+        task = asyncio.create_task(harness.committer.run_clickhouse())
+        holder = LiveStateWriter(redis_server.url, 3600, 7200, heartbeat_seconds=1.0)
+        holder.worker_id = "killed:1"
+        first, first_token = harness.minute()
+        assert await harness.committer.write(first)
+        second, second_token = harness.minute()  # closes the first minute: frees its message
+        ours, _ = holder.claim_closed(second.closed_windows)  # closed first by a worker about to die
+        assert ours == second.closed_windows
+        assert await harness.committer.write(second)
+        await until("the queue written", lambda: harness.committer.pending["clickhouse_rows"] == 0)
+        assert harness.acked == [] and harness.rollup_events() == 0  # held: its messages wait
+
+        heartbeat = f"iw:worker:{holder.worker_id}"
+        await until("the holder's heartbeat to expire", lambda: not holder.client.exists(heartbeat))
+        third, _ = harness.minute()
+        assert await harness.committer.write(third)  # takes the dead worker's windows over
+        await until("the acks", lambda: harness.acked == [first_token, second_token])
+        assert harness.rollup_events() == 400  # the first two minutes, each once
+        task.cancel()
+
+    asyncio.run(scenario())

@@ -61,7 +61,7 @@ def test_open_window_never_overwrites_a_closed_one(writer):
 def test_every_key_written_expires_or_is_capped(writer):
     window = snapshot()
     pane = snapshot(window_start_ms=window["window_start_ms"] - 60_000, state={"counts": [1]})
-    [claimed] = writer.claim_closed([pane])
+    [claimed], _ = writer.claim_closed([pane])
     writer.write([window], [claimed], [{"kind": "p99"}], {"events": 3, "late_events": 2},
                  {"model:chat-api|llama-3.1-8b|v7": 2})
     assert writer.client.hget(LATE_EVENTS, "model:chat-api|llama-3.1-8b|v7") == b"2"
@@ -82,13 +82,14 @@ def test_a_claim_left_unwritten_by_a_dead_worker_is_taken_over_and_a_written_one
     second = LiveStateWriter(redis_url, WINDOW_TTL_S, 2 * WINDOW_TTL_S, heartbeat_seconds=0.5)
     second.worker_id = "host:2"  # its restart
     unwritten, written = snapshot(model="a", series="chat-api|a|v7"), snapshot(model="b", series="chat-api|b|v7")
-    assert first.claim_closed([unwritten, written]) == [unwritten, written]
+    assert first.claim_closed([unwritten, written]) == ([unwritten, written], [])
     first.mark_written([written])
-    assert second.claim_closed([unwritten, written]) == []  # the first is alive: its claims stand
+    # The first is alive: its unwritten claim stands (held), the written one is done.
+    assert second.claim_closed([unwritten, written]) == ([], [unwritten])
     heartbeat = f"iw:worker:{first.worker_id}"
     deadline = time.monotonic() + 10
     while first.client.exists(heartbeat):  # it stops beating: dead
         assert time.monotonic() < deadline, "the heartbeat never expired"
         time.sleep(0.05)
-    assert second.claim_closed([unwritten, written]) == [unwritten]
-    assert second.claim_closed([unwritten]) == [unwritten]  # a retry of the same update
+    assert second.claim_closed([unwritten, written]) == ([unwritten], [])
+    assert second.claim_closed([unwritten]) == ([unwritten], [])  # a retry of the same update

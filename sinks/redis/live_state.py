@@ -101,17 +101,18 @@ return 1
 """
 
 
-# Claims a closed window for the worker ARGV[1]: if nobody holds it, we do already (a retried
-# update), or its holder left it unwritten to ClickHouse and is gone (its heartbeat, ARGV[3] ..
-# holder, expired: it died between claiming and inserting the rollup).
+# Claims a closed window for the worker ARGV[1] (returns 1) if nobody holds it, we do already (a
+# retried update), or its holder left it unwritten to ClickHouse and is gone (its heartbeat,
+# ARGV[3] .. holder, expired: it died between claiming and inserting the rollup). Otherwise 0 if
+# it is written, 2 if a live worker holds it (and will write it, or die and leave it to us).
 _CLAIM = """
 local holder = redis.call('GET', KEYS[1])
-if holder == false or holder == ARGV[1]
-   or (holder ~= 'written' and redis.call('EXISTS', ARGV[3] .. holder) == 0) then
+if holder == 'written' then return 0 end
+if holder == false or holder == ARGV[1] or redis.call('EXISTS', ARGV[3] .. holder) == 0 then
   redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
   return 1
 end
-return 0
+return 2
 """
 
 
@@ -127,18 +128,22 @@ class LiveStateWriter:
         self._claim = self.client.register_script(_CLAIM)
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}"
 
-    def claim_closed(self, closed_windows: list[dict]) -> list[dict]:
-        """The closed windows this worker finalises: each window is finalised once, by the first
-        worker to close it, whatever rebalances happened meanwhile (or, if that worker died before
-        its rollup reached ClickHouse, by the next one: see _CLAIM and mark_written)."""
+    def claim_closed(self, closed_windows: list[dict]) -> tuple[list[dict], list[dict]]:
+        """(the closed windows this worker finalises, those a live worker holds unwritten).
+
+        Each window is finalised once, by the first worker to close it, whatever rebalances
+        happened meanwhile (or, if that worker died before its rollup reached ClickHouse, by the
+        next one: see _CLAIM and mark_written). Windows in neither list are written already."""
         if not closed_windows:
-            return []
+            return [], []
         pipe = self.client.pipeline(transaction=False)
         pipe.set(f"{WORKER_PREFIX}:{self.worker_id}", 1, px=self.heartbeat_ms)  # alive while claiming
         for snapshot in closed_windows:
             self._claim(keys=[f"{window_key(snapshot)}:final"],
                         args=[self.worker_id, self.window_ttl_seconds, f"{WORKER_PREFIX}:"], client=pipe)
-        return [w for w, ours in zip(closed_windows, pipe.execute()[1:]) if ours]
+        claims = pipe.execute()[1:]
+        return ([w for w, claim in zip(closed_windows, claims) if claim == 1],
+                [w for w, claim in zip(closed_windows, claims) if claim == 2])
 
     def mark_written(self, windows: list[dict]) -> None:
         """These claimed windows' rollups are in ClickHouse: nobody takes their claims over."""
