@@ -27,6 +27,8 @@ import numpy as np
 
 _UUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 _UUID_RE = re.compile(_UUID)
+_HEX_DIGITS = b"0123456789abcdefABCDEF"
+_UUID_SEPARATORS = ((8, b"-"), (13, b"-"), (18, b"-"), (23, b"-"), (36, b"\n"))
 
 
 @dataclass(frozen=True)
@@ -44,7 +46,11 @@ class EventLimits:
 
 
 class Rule:
-    """One condition on one field. `bad` and `valid_sql` are the same condition, twice."""
+    """One condition on one field. `bad` and `valid_sql` are the same condition, twice.
+
+    `bad` runs on every take in the decoders (~500 events a message), so each rule first checks
+    the whole batch with C-level loops (map, max, numpy) and builds a per-event mask only when
+    something is wrong: ~1 µs an event for all the rules, against ~15 for decoding."""
 
     field: str
     text: str  # what a valid value is, for the dead-letter reason and the docs
@@ -52,7 +58,8 @@ class Rule:
     def values(self, events: Sequence[dict]) -> list:
         return list(map(itemgetter(self.field), events))
 
-    def bad(self, events: Sequence[dict], ref_ms: np.ndarray) -> np.ndarray:
+    def bad(self, events: Sequence[dict], ref_ms: np.ndarray) -> np.ndarray | None:
+        """Per event, whether it breaks the rule; None if none does."""
         raise NotImplementedError
 
     def valid_sql(self, ref: str) -> str:
@@ -82,13 +89,20 @@ class Number(Rule):
         return super().values(events)
 
     def bad(self, events, ref_ms):
+        if self.parent and not any(map(itemgetter(self.parent), events)):  # most events report none
+            return None
         raw = self.values(events)
-        null = np.fromiter((v is None for v in raw), dtype=bool, count=len(raw))
-        # None -> NaN here; an explicit NaN is told apart from null by `null`.
-        values = np.array(raw, dtype=np.float64)
+        nulls = raw.count(None) if self.nullable else 0
+        if nulls == len(raw):
+            return None
+        values = np.array(raw, dtype=np.float64)  # None -> NaN: told apart from a NaN sent below
         with np.errstate(invalid="ignore"):
             ok = np.isfinite(values) & (values >= self.lo) & (values <= self.hi)
-        return ~ok & ~null if self.nullable else ~ok
+        if int(ok.sum()) + nulls == len(raw):  # every value in range, or null
+            return None
+        if not nulls:
+            return ~ok
+        return ~ok & ~np.fromiter((v is None for v in raw), dtype=bool, count=len(raw))
 
     def sql_value(self):
         if self.parent:
@@ -113,8 +127,11 @@ class Chars(Rule):
         return f"{self.field} must be {'null or ' if self.nullable else ''}{self.min_chars}..{self.max_chars} characters"
 
     def bad(self, events, ref_ms):
-        lengths = np.fromiter((0 if v is None else len(v) for v in self.values(events)), dtype=np.int64,
-                              count=len(events))
+        values = self.values(events)
+        lengths = list(map(len, filter(None, values) if self.nullable else values))
+        if max(lengths, default=0) <= self.max_chars and min(lengths, default=0) >= self.min_chars:
+            return None
+        lengths = np.fromiter((0 if v is None else len(v) for v in values), dtype=np.int64, count=len(events))
         bad = lengths > self.max_chars
         if self.min_chars:
             bad |= lengths < self.min_chars
@@ -135,11 +152,22 @@ class Uuid(Rule):
         return f"{self.field} must be a UUID (8-4-4-4-12 hex digits)"
 
     def bad(self, events, ref_ms):
-        match = _UUID_RE.fullmatch
-        return np.fromiter((match(v) is None for v in self.values(events)), dtype=bool, count=len(events))
+        values = self.values(events)
+        if _all_uuids(values):
+            return None
+        return np.fromiter((_UUID_RE.fullmatch(v) is None for v in values), dtype=bool, count=len(events))
 
     def valid_sql(self, ref):
         return f"match({self.sql_value()}, '^{_UUID}$')"
+
+
+def _all_uuids(values: list[str]) -> bool:
+    """Whether every value is a UUID, in a few C-level passes over all of them at once: joined
+    one a line, n UUIDs are 37 * n bytes with '-' and newlines at fixed places and hex elsewhere."""
+    n = len(values)
+    lines = ("\n".join(values) + "\n").encode()
+    return (len(lines) == 37 * n and lines.translate(None, _HEX_DIGITS) == b"----\n" * n
+            and all(lines[i::37] == c * n for i, c in _UUID_SEPARATORS))
 
 
 @dataclass(frozen=True)
@@ -155,7 +183,8 @@ class EventTime(Rule):
 
     def bad(self, events, ref_ms):
         ts = np.fromiter(self.values(events), dtype=np.int64, count=len(events))
-        return (ts < ref_ms - self.max_age_ms) | (ts > ref_ms + self.max_ahead_ms)
+        bad = (ts < ref_ms - self.max_age_ms) | (ts > ref_ms + self.max_ahead_ms)
+        return bad if bad.any() else None
 
     def valid_sql(self, ref):
         x = self.sql_value()
@@ -179,11 +208,12 @@ class NameMap(Rule):
                 f"{self.max_key_chars} characters, to {values}")
 
     def bad(self, events, ref_ms):
-        return np.fromiter((not self._ok(m) for m in self.values(events)), dtype=bool, count=len(events))
+        values = self.values(events)
+        if all(map(self._ok, filter(None, values))):  # most maps are empty
+            return None
+        return np.fromiter((not self._ok(m) for m in values), dtype=bool, count=len(events))
 
     def _ok(self, mapping: dict) -> bool:
-        if not mapping:  # most events
-            return True
         if len(mapping) > self.max_entries or any(len(k) > self.max_key_chars for k in mapping):
             return False
         if self.max_value_chars:
@@ -234,7 +264,7 @@ def invalid_events(rules: list[Rule], events: Sequence[dict], ref_ms: np.ndarray
     """Index of each invalid event -> why (the first rule it breaks and the value it had)."""
     if not events:
         return {}
-    bad_by_rule = [(rule, rule.bad(events, ref_ms)) for rule in rules]
+    bad_by_rule = [(rule, bad) for rule in rules if (bad := rule.bad(events, ref_ms)) is not None]
     reasons: dict[int, str] = {}
     for rule, bad in reversed(bad_by_rule):  # the first rule broken wins
         for index in np.flatnonzero(bad).tolist():
