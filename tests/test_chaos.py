@@ -83,7 +83,16 @@ class Case:
         wait_for("every pane in window_rollups", lambda: sum(r[4] for r in rollups()) >= len(self.events))
         assert rollups() == sorted((*key, n) for key, n in expected.items())
 
-    def stop(self) -> None:
+    def recovered(self, since: float) -> None:
+        """Everything counted (recording the time since `since`), the worker up, the panes exact."""
+        self.wait_all_counted(since)
+        assert self.worker.process.poll() is None
+        self.check_rollups()
+
+    def __enter__(self) -> Case:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
         if self.worker.process.poll() is None:
             self.worker.stop()
 
@@ -114,8 +123,7 @@ def hold_fault_until(started: float) -> None:
 
 
 def test_redis_stopped_30s(stack, tmp_path, redis_server):
-    case = Case("redis", case_settings(stack, "redis", tmp_path, redis_server.url))
-    try:
+    with Case("redis", case_settings(stack, "redis", tmp_path, redis_server.url)) as case:
         case.publish(N_HALF)
         wait_for("the first half counted", lambda: case.in_windows() == N_HALF)
         redis_server.stop()
@@ -125,16 +133,11 @@ def test_redis_stopped_30s(stack, tmp_path, redis_server):
         wait_for("the second half in ClickHouse", lambda: case.in_clickhouse() == (2 * N_HALF, 2 * N_HALF), OUTAGE_S)
         hold_fault_until(down_at)
         redis_server.start()
-        case.wait_all_counted(since=time.monotonic())
-        assert case.worker.process.poll() is None
-        case.check_rollups()
-    finally:
-        case.stop()
+        case.recovered(since=time.monotonic())
 
 
 def test_clickhouse_failing_30s(stack, tmp_path, redis_server):
-    case = Case("clickhouse", case_settings(stack, "clickhouse", tmp_path, redis_server.url))
-    try:
+    with Case("clickhouse", case_settings(stack, "clickhouse", tmp_path, redis_server.url)) as case:
         case.publish(N_HALF)
         wait_for("the first half in ClickHouse", lambda: case.in_clickhouse() == (N_HALF, N_HALF))
         for table in ("inference_events", "window_rollups"):  # every insert into them now fails
@@ -146,31 +149,22 @@ def test_clickhouse_failing_30s(stack, tmp_path, redis_server):
         hold_fault_until(down_at)
         for table in ("inference_events", "window_rollups"):
             case.worker.sql(f"ATTACH TABLE {table}")
-        case.wait_all_counted(since=time.monotonic())
-        assert case.worker.process.poll() is None
-        case.check_rollups()
-    finally:
-        case.stop()
+        case.recovered(since=time.monotonic())
 
 
 def test_worker_killed_mid_batch(stack, tmp_path, redis_server):
-    case = Case("sigkill", case_settings(stack, "sigkill", tmp_path, redis_server.url))
-    try:
+    with Case("sigkill", case_settings(stack, "sigkill", tmp_path, redis_server.url)) as case:
         case.publish(2 * N_HALF)
         wait_for("the worker mid-stream", lambda: case.in_windows() > 0)
         os.kill(case.worker.process.pid, signal.SIGKILL)
         case.worker.process.wait()
         killed_at = time.monotonic()
         case.worker = Worker(case.settings, "worker-sigkill-restarted")
-        case.wait_all_counted(since=killed_at)
-        case.check_rollups()
-    finally:
-        case.stop()
+        case.recovered(since=killed_at)
 
 
 def test_decoder_process_killed(stack, tmp_path, redis_server):
-    case = Case("decoder", case_settings(stack, "decoder", tmp_path, redis_server.url))
-    try:
+    with Case("decoder", case_settings(stack, "decoder", tmp_path, redis_server.url)) as case:
         case.publish(N_HALF)
         wait_for("the first half counted", lambda: case.in_windows() == N_HALF)
         children = subprocess.run(["pgrep", "-f", "-P", str(case.worker.process.pid), "multiprocessing.spawn"],
@@ -179,19 +173,14 @@ def test_decoder_process_killed(stack, tmp_path, redis_server):
         os.kill(int(children[0]), signal.SIGKILL)
         killed_at = time.monotonic()
         case.publish(N_HALF)
-        case.wait_all_counted(since=killed_at)
-        assert case.worker.process.poll() is None
-        case.check_rollups()
-    finally:
-        case.stop()
+        case.recovered(since=killed_at)
 
 
 def test_broker_stopped_30s(tmp_path):
     own = Settings(state_dir=tmp_path / "stack")  # this case stops the broker: a stack of its own
     local_stack.up(own, progress=lambda _: None)
     try:
-        case = Case("broker", case_settings(own, "broker", tmp_path, own.resolved_redis_url))
-        try:
+        with Case("broker", case_settings(own, "broker", tmp_path, own.resolved_redis_url)) as case:
             case.publish(N_HALF)
             wait_for("the first half counted", lambda: case.in_windows() == N_HALF)
             local_stack.stop_process(own, "kafka")
@@ -200,10 +189,6 @@ def test_broker_stopped_30s(tmp_path):
             local_stack.up(own, progress=lambda _: None)  # the same ports again
             back_at = time.monotonic()
             case.publish(N_HALF)
-            case.wait_all_counted(since=back_at)
-            assert case.worker.process.poll() is None
-            case.check_rollups()
-        finally:
-            case.stop()
+            case.recovered(since=back_at)
     finally:
         local_stack.down(own, progress=lambda _: None)

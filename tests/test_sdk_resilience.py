@@ -133,15 +133,20 @@ def test_a_full_disk_drops_counted_events_warns_once_and_spooling_resumes(tmp_pa
         monitor.close(0)
 
 
-def test_a_full_disk_while_rewriting_a_spool_segment_loses_nothing(tmp_path, monkeypatch):
+def three_events_spooled(tmp_path, monkeypatch):
+    """An offline monitor whose three events are spooled (each batch once: after that, failed
+    re-sends rewrite their segment), and the disk under it."""
     disk = Disk(monkeypatch)
     monitor = offline_monitor(tmp_path, producer_max_queued_messages=1, producer_linger_ms=0,
                               producer_delivery_timeout_ms=1000)
-    publisher = monitor._publisher
     for _ in range(3):
         call(monitor)
-    # Each undelivered batch is spooled once; after that, failed re-sends rewrite their segment.
-    wait_for("all events spooled", lambda: publisher.events.stats.events_spooled == 3)
+    wait_for("all events spooled", lambda: monitor._publisher.events.stats.events_spooled == 3)
+    return disk, monitor, monitor._publisher
+
+
+def test_a_full_disk_while_rewriting_a_spool_segment_loses_nothing(tmp_path, monkeypatch):
+    disk, monitor, publisher = three_events_spooled(tmp_path, monkeypatch)
     disk.full = True
     wait_for("a segment rewrite to fail", lambda: disk.failed > 0)
     synced = disk.synced
@@ -155,13 +160,7 @@ def test_a_full_disk_while_rewriting_a_spool_segment_loses_nothing(tmp_path, mon
 
 
 def test_an_unexpected_error_is_logged_once_and_the_thread_goes_on(tmp_path, monkeypatch, caplog):
-    disk = Disk(monkeypatch)
-    monitor = offline_monitor(tmp_path, producer_max_queued_messages=1, producer_linger_ms=0,
-                              producer_delivery_timeout_ms=1000)
-    publisher = monitor._publisher
-    for _ in range(3):
-        call(monitor)
-    wait_for("all events spooled", lambda: publisher.events.stats.events_spooled == 3)
+    disk, monitor, publisher = three_events_spooled(tmp_path, monkeypatch)
     failed_reads = []
     real_read_bytes = Path.read_bytes
 

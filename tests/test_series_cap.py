@@ -225,15 +225,21 @@ def test_feedback_without_a_cap_keeps_every_series():
     assert windows.take_overflow_counts() == {}
 
 
-def test_composite_windows_forget_series_once_their_panes_are_let_go():
-    """Longer windows keep closed panes for their size only: series gone quiet leave nothing behind."""
+def minutes_of_random_models(seed):
+    """30 minutes, each of 20 models never seen before, added to capped panes: per minute
+    (minute, panes, their composite windows, the add's result)."""
     panes = TumblingWindows(WINDOW_S, allowed_lateness_seconds=0, partition_idle_seconds=3600, max_series=CAP)
     composite = CompositeWindows([WindowSpec.parse("5m/1m", WINDOW_S)], WINDOW_S, lateness_ms=0)
-    rng = np.random.default_rng(11)
-    streams = []
+    rng = np.random.default_rng(seed)
     for minute in range(30):
         events = make_events([f"m{rng.integers(10**9)}" for _ in range(20)], T0 + minute * 60_000, 50, seed=minute)
-        result = panes.add(from_events(events), 0, wall_ms=minute)
+        yield minute, panes, composite, panes.add(from_events(events), 0, wall_ms=minute)
+
+
+def test_composite_windows_forget_series_once_their_panes_are_let_go():
+    """Longer windows keep closed panes for their size only: series gone quiet leave nothing behind."""
+    streams = []
+    for minute, panes, composite, result in minutes_of_random_models(seed=11):
         composite.open_windows(result.touched, panes.open)
         composite.add_closed_panes(panes.close_due(wall_ms=minute))
         composite.close_due(panes.watermark.current(wall_ms=minute))
@@ -244,13 +250,8 @@ def test_composite_windows_forget_series_once_their_panes_are_let_go():
 
 
 def test_composite_windows_forget_merges_of_windows_whose_panes_were_dropped_open():
-    panes = TumblingWindows(WINDOW_S, allowed_lateness_seconds=0, partition_idle_seconds=3600, max_series=CAP)
-    composite = CompositeWindows([WindowSpec.parse("5m/1m", WINDOW_S)], WINDOW_S, lateness_ms=0)
-    rng = np.random.default_rng(12)
     merges = []
-    for minute in range(30):
-        events = make_events([f"m{rng.integers(10**9)}" for _ in range(20)], T0 + minute * 60_000, 50, seed=minute)
-        result = panes.add(from_events(events), 0, wall_ms=minute)
+    for minute, panes, composite, result in minutes_of_random_models(seed=12):
         composite.open_windows(result.touched, panes.open)  # a live update of the open panes
         composite.close_due(panes.watermark.current(wall_ms=minute))
         panes.drop_partitions({0})  # then a rebalance takes the partition, panes still open
