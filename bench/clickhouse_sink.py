@@ -5,8 +5,10 @@ Against a real local stack (its own state dir under /tmp, started and stopped he
    topic of their own; the clock runs from the sink's first message (after its consumer group
    join, reported apart) until it has inserted all N (Avro passthrough: ClickHouse parses the
    messages' Avro, see avro_container.py);
-2. Avro passthrough without Kafka: one container of all N rows, one insert (the engine's parse
-   + write ceiling for this path);
+2. Avro passthrough without Kafka: one container of all N messages into the intake view, which
+   unpacks and validates their events (event_intake.py), one insert (the engine's parse, check
+   + write ceiling for this path); and the same events straight into inference_events, unchecked
+   (the path before the intake view: the cost of validation in ClickHouse);
 3. the Arrow path the sink replaced: fastavro decode + columns + Arrow insert, per 50k rows;
 4. baseline, chdb bulk insert: the same N rows already in memory as one Arrow table, one insert.
 Each insert goes into an empty inference_events. Prints a table and, last, one JSON line.
@@ -29,8 +31,10 @@ from pipeline_throughput import encoded_batches, produce_all, start_stack  # noq
 from inferwatch.deploy import local_stack  # noqa: E402
 from inferwatch.schemas.registry import local_schema_ids  # noqa: E402
 from inferwatch.schemas.wire import EventCodec  # noqa: E402
-from inferwatch.sinks.clickhouse.avro_container import array_blocks, object_container, unframe  # noqa: E402
+from inferwatch.sinks.clickhouse.avro_container import RecordBlock, array_blocks, object_container, unframe  # noqa: E402
 from inferwatch.sinks.clickhouse.clickhouse_thread import ClickHouseThread  # noqa: E402
+from inferwatch.schemas.registry import event_schema  # noqa: E402
+from inferwatch.sinks.clickhouse.event_intake import message_record  # noqa: E402
 from inferwatch.sinks.clickhouse.kafka_sink import EVENTS, ClickHouseEventSink  # noqa: E402
 from inferwatch.sinks.clickhouse.rows import event_columns  # noqa: E402
 from inferwatch.sinks.clickhouse.sink import arrow_table_for  # noqa: E402
@@ -84,9 +88,16 @@ def main() -> None:
         assert stored == n, (stored, n)
 
         empty_table()
-        blocks = [b for _, value in messages for b in array_blocks(unframe(value)[1])]
-        container = object_container(EVENTS.schema, blocks)
+        records = [RecordBlock(1, message_record(unframe(value)[1], True, start_ms + 3600_000)) for _, value in messages]
+        container = object_container(EVENTS.schema, records)
         passthrough_s = timed(lambda: on_chdb(chdb.insert_avro, EVENTS.name, EVENTS.columns, container, "bench"))
+        assert on_chdb(chdb.query, "SELECT count() FROM inference_events").rows[0][0] == n
+
+        empty_table()
+        blocks = [b for _, value in messages for b in array_blocks(unframe(value)[1])]
+        columns = [f["name"] for f in event_schema()["fields"]]
+        unchecked_s = timed(lambda: on_chdb(chdb.insert_avro, "inference_events", columns,
+                                            object_container(event_schema(), blocks), "bench-unchecked"))
 
         codec = EventCodec(local_schema_ids())
         empty_table()
@@ -97,9 +108,9 @@ def main() -> None:
             arrow_path_s += timed(lambda: on_chdb(chdb.insert_events, event_columns(
                 [e for _, value in chunk for e in codec.decode(value)])))
 
-        table = arrow_table_for(EVENTS.name, event_columns([e for _, value in messages for e in codec.decode(value)]))
+        table = arrow_table_for("inference_events", event_columns([e for _, value in messages for e in codec.decode(value)]))
         empty_table()
-        bulk_s = timed(lambda: on_chdb(chdb._client.insert_arrow, EVENTS.name, table))
+        bulk_s = timed(lambda: on_chdb(chdb._client.insert_arrow, "inference_events", table))
     finally:
         if clickhouse is not None:
             clickhouse.close()
@@ -107,7 +118,8 @@ def main() -> None:
 
     rates = {
         "sink from Kafka (Avro passthrough, commit)": n / sink_s,
-        "Avro passthrough, one insert, no Kafka": n / passthrough_s,
+        "Avro passthrough, one insert, no Kafka (intake view)": n / passthrough_s,
+        "  the same, straight into inference_events, unchecked": n / unchecked_s,
         f"Arrow path (fastavro decode, {ARROW_BATCH_ROWS // 1000}k-row inserts)": n / arrow_path_s,
         "baseline: chdb bulk insert of one Arrow table": n / bulk_s,
     }
@@ -121,6 +133,7 @@ def main() -> None:
         "events": n,
         "sink_rows_per_s": round(n / sink_s),
         "avro_passthrough_rows_per_s": round(n / passthrough_s),
+        "unchecked_passthrough_rows_per_s": round(n / unchecked_s),
         "arrow_path_rows_per_s": round(n / arrow_path_s),
         "baseline_bulk_insert_rows_per_s": round(n / bulk_s),
         "sink_vs_bulk_insert": round(bulk_s / sink_s, 3),
