@@ -12,7 +12,7 @@ from exact import add_partials, all_counted, assert_window_matches, exact_hoppin
 from inferwatch.deploy.local_stack import create_topics
 from inferwatch.producers.publisher import EventPublisher
 from inferwatch.producers.traffic_model import TrafficModel
-from inferwatch.sinks.redis.live_state import read_windows
+from inferwatch.sinks.redis.live_state import COUNTERS, LATE_EVENTS, read_windows
 from workers import Worker, wait_for
 
 pytestmark = pytest.mark.integration
@@ -66,7 +66,16 @@ def test_two_workers_and_a_rebalance_give_each_window_once_and_exact(stack, tmp_
                           and (w["window_seconds"], w["hop_seconds"]) == (str(size_s), str(hop_s))]
                 return closed if all_counted(closed, per_event * N_EVENTS) else None
 
-            closed = wait_for(f"every {size_s}s window to close", all_closed)
+            try:
+                closed = wait_for(f"every {size_s}s window to close", all_closed)
+            except AssertionError as exc:  # say where the events went
+                sums = {}
+                for w in read_windows(client, limit=5000):
+                    if (w["window_seconds"], w["hop_seconds"]) == (str(size_s), str(hop_s)):
+                        key = (w["keyset"], w["state"])
+                        sums[key] = sums.get(key, 0) + int(w["events"])
+                raise AssertionError(f"{exc}: events per (keyset, state) {sums}, counters "
+                                     f"{client.hgetall(COUNTERS)}, late {client.hgetall(LATE_EVENTS)}") from None
             # Each window (or per-partition part) once: the first worker to close it wins (SET NX).
             parts = [(window_series(w), int(w["window_start_ms"]), w["source_partition"]) for w in closed]
             assert len(set(parts)) == len(parts)

@@ -49,6 +49,8 @@ MALFORMED = {
     b'{"not": "avro"}': "not Confluent-framed: magic byte",
     b"\x00\x00": "not Confluent-framed",
     b"\x00\x00\x00\x03\xe7" + b"x" * 20: "unknown schema id 999",
+    # Over Faust's 1 MB producer default: dead-lettering it raised, and the worker crash-looped.
+    b"\x00\x00\x00\x03\xe8" + bytes(2_000_000): "unknown schema id 1000",
     EventCodec(local_schema_ids()).encode_batch(
         TrafficModel(seed=1).events(np.array([1_700_000_000_000]))
     )[:-3]: "undecodable Avro body",
