@@ -1,6 +1,7 @@
 """Two workers on a 4-partition topic, the second joining mid-stream (a rebalance), produce the
 windows one worker would: every window exact, and written once across both."""
 
+import threading
 import time
 import uuid
 
@@ -19,7 +20,7 @@ pytestmark = pytest.mark.integration
 # 10 s panes and 30 s windows every 10 s: on a quiet stream event time follows the wall clock
 # (watermark.py), so the longest window closes ~30 s after the last event, not minutes.
 WINDOW_S = 10
-N_EVENTS = 12_000
+N_EVENTS = 12_000  # and those that keep the stream going while the second worker starts
 
 
 def test_two_workers_and_a_rebalance_give_each_window_once_and_exact(stack, tmp_path):
@@ -40,20 +41,43 @@ def test_two_workers_and_a_rebalance_give_each_window_once_and_exact(stack, tmp_
     t0 = int(time.time() * 1000 - 20 * window_ms) // window_ms * window_ms
     ts = np.sort(t0 + np.random.default_rng(5).integers(0, 4 * window_ms, N_EVENTS))
     events = TrafficModel(seed=5).events(ts)
-    expected = exact_windows(events, WINDOW_S)
 
     first = Worker(base.model_copy(update={"state_dir": tmp_path / "a"}), "worker-a")
     publisher = EventPublisher(base)
-    # The stream pauses while the second worker starts; split it at a pane boundary: on a slow
-    # machine the pause outlasts idle + lateness (4 s), event time moves on with the wall clock
-    # (watermark.py), and an event published after it into an earlier pane would rightly be late.
     half = int(np.searchsorted(ts, t0 + 2 * window_ms))
     for event in events[:half]:
         publisher.publish(event)
     assert publisher.flush(30) == 0
-    second = Worker(base.model_copy(update={"state_dir": tmp_path / "b"}), "worker-b")  # rebalance
+    # Traffic goes on while the second worker starts, as in production: a stream silent for
+    # longer than idle + lateness (4 s; a loaded machine starts a worker in tens of seconds)
+    # would let event time follow the wall clock (watermark.py) and make what comes next late.
+    # These events keep every series at the first half's newest time until the second is up.
+    going_on, undelivered, flowing = [], [], threading.Event()
+
+    def keep_flowing():
+        trickle = EventPublisher(base)
+        model = TrafficModel(seed=6)
+        while not flowing.wait(0.5):
+            batch = model.events(np.full(30, ts[half - 1]))
+            for event in batch:
+                trickle.publish(event)
+            undelivered.append(trickle.flush(30))
+            going_on.extend(batch)
+
+    flow = threading.Thread(target=keep_flowing)
+    flow.start()
     try:
-        for event in events[half:]:
+        second = Worker(base.model_copy(update={"state_dir": tmp_path / "b"}), "worker-b")  # rebalance
+    finally:
+        flowing.set()
+        flow.join()
+    assert going_on and not any(undelivered)
+    second_half = events[half:]
+    events = events + going_on
+    n_events = len(events)
+    expected = exact_windows(events, WINDOW_S)
+    try:
+        for event in second_half:
             publisher.publish(event)
         assert publisher.flush(30) == 0
 
@@ -64,7 +88,7 @@ def test_two_workers_and_a_rebalance_give_each_window_once_and_exact(stack, tmp_
             def all_closed():
                 closed = [from_redis(w) for w in read_windows(client, limit=5000) if w["state"] == "closed"
                           and (w["window_seconds"], w["hop_seconds"]) == (str(size_s), str(hop_s))]
-                return closed if all_counted(closed, per_event * N_EVENTS) else None
+                return closed if all_counted(closed, per_event * n_events) else None
 
             try:
                 closed = wait_for(f"every {size_s}s window to close", all_closed)
