@@ -136,7 +136,7 @@ class UpdateCommitter:
 
     async def _write_clickhouse(self) -> None:
         if self._dead_letter_rows:
-            rows = self._dead_letter_rows
+            rows = self._dead_letter_rows[:]  # more may be queued while these are inserted
             await self.clickhouse.call(self.clickhouse.sink.insert_dead_letters, rows)
             del self._dead_letter_rows[:len(rows)]
         if not self._clickhouse_queue:

@@ -196,3 +196,39 @@ def test_messages_wait_for_a_window_another_worker_holds_until_it_is_written_or_
         task.cancel()
 
     asyncio.run(scenario())
+
+
+class AnswersLate:
+    """The real ClickHouse thread, whose answer to the first call is held until `release` is set:
+    what the worker queues meanwhile arrives while an insert is in flight."""
+
+    def __init__(self, clickhouse):
+        self.real, self.sink = clickhouse.real, clickhouse.sink
+        self.answered, self.release = 0, asyncio.Event()
+
+    async def call(self, fn, *args):
+        result = await self.real.call(fn, *args)
+        self.answered += 1
+        await self.release.wait()
+        return result
+
+
+def test_dead_letter_rows_queued_while_an_insert_is_in_flight_are_inserted_too(settings, redis_server, clickhouse):
+    """Before: the rows queued during the insert were taken off the queue with the inserted ones."""
+    def row(offset):
+        return {"received_at": T0, "topic": "events", "partition": 0, "offset": offset, "reason": "r", "payload": b""}
+
+    async def scenario():
+        late = AnswersLate(clickhouse)
+        committer = UpdateCommitter(LiveStateWriter(redis_server.url, 3600, 7200), late, None, None, 1_000)
+        task = asyncio.create_task(committer.run_clickhouse())
+        committer.queue_dead_letters([row(1)])
+        await until("the first insert to be in", lambda: late.answered == 1)
+        committer.queue_dead_letters([row(2)])
+        late.release.set()
+        await until("the queue empty", lambda: committer.pending["clickhouse_rows"] == 0)
+        task.cancel()
+        offsets = late.real.submit(late.sink.query, "SELECT offset FROM dead_letters ORDER BY offset").result().rows
+        assert offsets == [(1,), (2,)]
+
+    asyncio.run(scenario())
