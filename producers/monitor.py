@@ -262,8 +262,11 @@ class Monitor:
     # -- lifecycle ------------------------------------------------------------------------------
     @property
     def dropped_events(self) -> int:
-        """Events dropped because the in-memory queue or the spool was full (documented policy)."""
-        return (self._publisher.dropped_events + self._publisher.events.spool.dropped_events)
+        """Events dropped and counted, never raised: the in-memory queue or the spool full
+        (the documented policy), an event that could not be built or encoded, and what a full
+        disk kept out of the spool; feedback included."""
+        return (self._publisher.dropped_events + self._publisher.events.spool.dropped_events
+                + self._publisher.feedback.spool.dropped_events)
 
     def flush(self, timeout: float = 10.0) -> bool:
         return self._publisher.flush(timeout)

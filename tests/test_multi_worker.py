@@ -104,15 +104,19 @@ def test_two_workers_and_a_rebalance_give_each_window_once_and_exact(stack, tmp_
             parts = [(window_series(w), int(w["window_start_ms"]), w["source_partition"]) for w in closed]
             assert len(set(parts)) == len(parts)
             redis_windows = add_partials(((window_series(w), int(w["window_start_ms"])), w) for w in closed)
-            rows = []
-            for worker in (first, second):
-                columns, found = worker.sql(
-                    "SELECT keyset, service, model, model_version, tenant_id, route, source_partition, "
-                    "toUnixTimestamp(window_start) * 1000 AS start_ms, events, errors, timeouts, filtered, "
-                    "input_tokens, output_tokens, cost_usd, latency_p50_ms, latency_p90_ms, latency_p99_ms, "
-                    f"ttft_p95_ms, error_types FROM window_rollups WHERE window_seconds = {size_s} "
-                    f"AND hop_seconds = {hop_s}")
-                rows += [dict(zip(columns, r)) for r in found]
+            def written_rollups():  # ClickHouse is written after Redis, from a queue (committer.py)
+                rows = []
+                for worker in (first, second):
+                    columns, found = worker.sql(
+                        "SELECT keyset, service, model, model_version, tenant_id, route, source_partition, "
+                        "toUnixTimestamp(window_start) * 1000 AS start_ms, events, errors, timeouts, filtered, "
+                        "input_tokens, output_tokens, cost_usd, latency_p50_ms, latency_p90_ms, latency_p99_ms, "
+                        f"ttft_p95_ms, error_types FROM window_rollups WHERE window_seconds = {size_s} "
+                        f"AND hop_seconds = {hop_s}")
+                    rows += [dict(zip(columns, r)) for r in found]
+                return rows if all_counted(rows, per_event * n_events) else None
+
+            rows = wait_for(f"every {size_s}s window in ClickHouse", written_rollups)
             written = [(window_series(r), int(r["start_ms"]), r["source_partition"]) for r in rows]
             assert len(set(written)) == len(written)  # each row once, across both workers
             rollups = add_partials(((window_series(r), int(r["start_ms"])), r) for r in rows)

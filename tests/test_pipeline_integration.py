@@ -162,15 +162,20 @@ def test_windows_in_redis_and_clickhouse_match_exact_computation(pipeline_settin
     redis_windows = add_partials(
         ((window_series(w), int(w["window_start_ms"])), w) for w in wait_for("all windows to close in Redis", closed_panes)
     )
-    columns, rows = query_worker(
-        web_url,
-        "SELECT keyset, service, model, model_version, tenant_id, route, "
-        "toUnixTimestamp(window_start) * 1000 AS start_ms, events, errors, timeouts, filtered, input_tokens, "
-        "output_tokens, cost_usd, latency_p50_ms, latency_p90_ms, latency_p99_ms, latency_max_ms, ttft_p95_ms, "
-        f"error_types FROM window_rollups WHERE window_seconds = {WINDOW_S} AND hop_seconds = 0",
-    )
+    def written_rollups():
+        columns, rows = query_worker(
+            web_url,
+            "SELECT keyset, service, model, model_version, tenant_id, route, "
+            "toUnixTimestamp(window_start) * 1000 AS start_ms, events, errors, timeouts, filtered, input_tokens, "
+            "output_tokens, cost_usd, latency_p50_ms, latency_p90_ms, latency_p99_ms, latency_max_ms, ttft_p95_ms, "
+            f"error_types FROM window_rollups WHERE window_seconds = {WINDOW_S} AND hop_seconds = 0",
+        )
+        rows = [dict(zip(columns, r)) for r in rows]
+        return rows if all_counted(rows, N_EVENTS) else None
+
+    # ClickHouse is written after Redis, from a queue of its own (processors/committer.py).
     rollups = add_partials(((window_series(row), int(row["start_ms"])), row)
-                           for row in (dict(zip(columns, r)) for r in rows))
+                           for row in wait_for("all closed windows in ClickHouse", written_rollups))
     assert {key.keyset for key, _ in expected} == {"model", "tenant", "route"}
     assert redis_windows.keys() == expected.keys()
     assert rollups.keys() == expected.keys()
