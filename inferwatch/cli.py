@@ -117,23 +117,23 @@ def simulate(ctx, rate, duration, time_scale, scenario, scenario_model, factor, 
 
 
 @main.command()
-@click.argument("trace", type=click.Path(exists=True, dir_okay=False))
+@click.argument("trace", type=click.Path(exists=True, dir_okay=False), required=False)
 @click.option("--speed", type=click.FloatRange(min=0, min_open=True), default=1.0, show_default=True,
               help="Replay this many times faster than recorded.")
 @click.option("--service", default=None, help="Serve the whole trace as this service (default: the modelled fleet).")
 @click.option("--model", default=None, help="Serve the whole trace with this model (default: the modelled fleet).")
 @click.option("--seed", type=int, default=None, help="Random seed of the serving model.")
 @click.pass_context
-def replay(ctx, trace: str, speed: float, service: str | None, model: str | None, seed: int | None) -> None:
+def replay(ctx, trace: str | None, speed: float, service: str | None, model: str | None, seed: int | None) -> None:
     """Replay a real trace (arrival times, token counts); latency/status/cost are modelled.
 
-    TRACE is a CSV with TIMESTAMP, ContextTokens, GeneratedTokens, such as the Azure LLM
-    inference trace (CC-BY 4.0, Patel et al., ISCA 2024).
+    TRACE is a CSV with TIMESTAMP, ContextTokens, GeneratedTokens; default: the Azure LLM
+    inference trace 2023 shipped in producers/data (CC-BY 4.0, Patel et al., ISCA 2024).
     """
-    from inferwatch.producers.replay import load_trace, replay as run
+    from inferwatch.producers.replay import AZURE_TRACE, load_trace, replay as run
 
     try:
-        loaded = load_trace(trace)
+        loaded = load_trace(trace or AZURE_TRACE)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"replaying {len(loaded):,} requests spanning {loaded.offset_ms[-1] / 1000:,.0f}s at x{speed:g}", err=True)

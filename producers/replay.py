@@ -23,6 +23,8 @@ from inferwatch.producers.traffic_model import FLEET, TrafficModel
 from inferwatch.settings import Settings
 
 TRACE_COLUMNS = ("TIMESTAMP", "ContextTokens", "GeneratedTokens")
+# The Azure LLM inference trace 2023 (conversation), shipped with its attribution (data/README.md).
+AZURE_TRACE = Path(__file__).parent / "data" / "azure_llm_inference_trace_conv_2023.csv"
 CHUNK = 200  # events generated at a time while pacing
 
 

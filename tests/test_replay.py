@@ -1,23 +1,19 @@
 """Trace replay: real arrival times and token counts reach the topic; bad traces are clear errors."""
 
 import csv
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-from inferwatch.producers.replay import load_trace, replay
+from inferwatch.producers.replay import AZURE_TRACE, load_trace, replay
 from inferwatch.schemas.registry import local_schema_ids
 from inferwatch.schemas.wire import EventCodec
 from test_sdk_kafka import read_topic
 
-AZURE_TRACE = Path(__file__).resolve().parents[2] / "shared" / "data" / "azure_llm_inference_trace_conv_2023.csv"
 
 
 @pytest.fixture(scope="module")
 def azure_rows():
-    if not AZURE_TRACE.exists():
-        pytest.skip(f"the shared Azure trace is not at {AZURE_TRACE}")
     with AZURE_TRACE.open() as f:
         return list(csv.DictReader(f))
 

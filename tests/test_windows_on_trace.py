@@ -9,20 +9,18 @@ of every key set, must equal an exact computation over the on-time events; the s
 counted late (the ClickHouse sink, a consumer of its own, stores every event raw).
 """
 
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from exact import KEYSETS, add_partials, assert_window_matches, exact_hopping, exact_windows, pane_id, series_key
 from inferwatch.processors.pipeline import MonitoringPipeline, RawMessage
-from inferwatch.producers.replay import load_trace
+from inferwatch.producers.replay import AZURE_TRACE, load_trace
 from inferwatch.producers.traffic_model import TrafficModel
 from inferwatch.schemas.registry import local_schema_ids
 from inferwatch.schemas.wire import EventCodec
 from inferwatch.settings import Settings
 
-AZURE_TRACE = Path(__file__).resolve().parents[2] / "shared" / "data" / "azure_llm_inference_trace_conv_2023.csv"
 START_MS = 1_700_150_400_000  # an hour boundary: the trace is replayed from here
 JITTER_MS = 10_000
 STRAGGLERS = 60
@@ -30,8 +28,6 @@ STRAGGLERS = 60
 
 @pytest.fixture(scope="module")
 def trace_events():
-    if not AZURE_TRACE.exists():
-        pytest.skip(f"the shared Azure trace is not at {AZURE_TRACE}")
     trace = load_trace(AZURE_TRACE)
     return TrafficModel(seed=7).events(START_MS + trace.offset_ms, input_tokens=trace.input_tokens,
                                        output_tokens=trace.output_tokens)
