@@ -63,7 +63,8 @@ class Decoder:
 def decode_messages(decoder: Decoder, items: list[tuple[int, bytes | None, int]]) -> DecodedMessages:
     """(partition, message value, Kafka timestamp ms) triples -> the valid events' columns per
     partition, and what failed: whole messages, single events."""
-    by_partition: dict[int, tuple[list[dict], list[int]]] = {}  # events, and the message of each
+    # partition -> its events, and per message: (its index in items, how many events it holds)
+    by_partition: dict[int, tuple[list[dict], list[tuple[int, int]]]] = {}
     errors = {}
     for index, (partition, value, _) in enumerate(items):
         try:
@@ -71,20 +72,19 @@ def decode_messages(decoder: Decoder, items: list[tuple[int, bytes | None, int]]
         except WireFormatError as exc:
             errors[index] = str(exc)
             continue
-        decoded, origins = by_partition.setdefault(partition, ([], []))
+        decoded, messages = by_partition.setdefault(partition, ([], []))
         decoded.extend(events)
-        origins.extend([index] * len(events))
+        messages.append((index, len(events)))
     batches, invalid = {}, []
-    for partition, (events, origins) in by_partition.items():
-        ref_ms = np.array([items[i][2] for i in origins], dtype=np.int64)
+    for partition, (events, messages) in by_partition.items():
+        indexes, counts = np.array(messages, dtype=np.int64).reshape(-1, 2).T
+        ref_ms = np.repeat([items[i][2] for i in indexes.tolist()], counts)  # per event: its message's timestamp
         reasons = invalid_events(decoder.rules, events, ref_ms)
         if reasons:
-            first_of_message = {}
-            for position, message_index in enumerate(origins):
-                first_of_message.setdefault(message_index, position)
+            starts = np.cumsum(counts) - counts  # each message's first position
             for position, reason in reasons.items():
-                message_index = origins[position]
-                invalid.append(InvalidEvent(message_index, position - first_of_message[message_index], reason,
+                message = int(np.searchsorted(starts, position, side="right")) - 1
+                invalid.append(InvalidEvent(int(indexes[message]), position - int(starts[message]), reason,
                                             _single_event(decoder.codec, events[position])))
             events = [e for position, e in enumerate(events) if position not in reasons]
         if events:
