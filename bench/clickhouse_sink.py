@@ -30,8 +30,8 @@ from pipeline_throughput import encoded_batches, produce_all, start_stack  # noq
 
 from inferwatch.deploy import local_stack  # noqa: E402
 from inferwatch.schemas.registry import local_schema_ids  # noqa: E402
-from inferwatch.schemas.wire import EventCodec  # noqa: E402
-from inferwatch.sinks.clickhouse.avro_container import RecordBlock, array_blocks, object_container, unframe  # noqa: E402
+from inferwatch.schemas.wire import EventCodec, unframe  # noqa: E402
+from inferwatch.sinks.clickhouse.avro_container import RecordBlock, array_blocks, object_container  # noqa: E402
 from inferwatch.sinks.clickhouse.clickhouse_thread import ClickHouseThread  # noqa: E402
 from inferwatch.schemas.registry import event_schema  # noqa: E402
 from inferwatch.sinks.clickhouse.event_intake import message_record  # noqa: E402

@@ -36,6 +36,8 @@ import redis
 from confluent_kafka import Producer
 
 from inferwatch.deploy import local_stack
+from inferwatch.polling import wait_for
+from inferwatch.processes import read_process, stop_process
 from inferwatch.processors.worker import WORKER_PROCESS
 from inferwatch.producers.traffic_model import TrafficModel
 from inferwatch.query import QueryError, query_worker
@@ -83,15 +85,6 @@ def decode_ceiling(messages: list[tuple[bytes, bytes]]) -> float:
     return decoded / (time.perf_counter() - started)
 
 
-def wait_until(condition, timeout_s: float) -> float:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise TimeoutError("the pipeline did not catch up in time")
-        time.sleep(POLL_S / 4)
-    return time.perf_counter()
-
-
 def run_worker(settings: Settings, messages: list[tuple[bytes, bytes]], n_events: int, fresh_seconds: float,
                fresh_rate: float | None = None, **overrides) -> dict:
     """One worker (settings `overrides`) over a topic of its own: the end-to-end rate of
@@ -105,8 +98,9 @@ def run_worker(settings: Settings, messages: list[tuple[bytes, bytes]], n_events
     worker = subprocess.Popen([sys.executable, "-m", "inferwatch.cli", "--state-dir", str(settings.state_dir),
                                "worker"], stdout=log, stderr=subprocess.STDOUT, env=env)
     try:
-        wait_until(lambda: (local_stack.read_process(settings, WORKER_PROCESS) or {}).get("pid") == worker.pid, 120)
-        web_url = local_stack.read_process(settings, WORKER_PROCESS)["web_url"]
+        wait_for("the worker's process record",
+                 lambda: (read_process(settings, WORKER_PROCESS) or {}).get("pid") == worker.pid, 120, POLL_S / 4)
+        web_url = read_process(settings, WORKER_PROCESS)["web_url"]
 
         def worker_answers() -> bool:
             try:
@@ -114,7 +108,7 @@ def run_worker(settings: Settings, messages: list[tuple[bytes, bytes]], n_events
             except (OSError, QueryError):
                 return False
 
-        wait_until(worker_answers, 120)
+        wait_for("the worker's web server", worker_answers, 120, POLL_S / 4)
         client = redis.Redis.from_url(settings.resolved_redis_url)
         client.delete(COUNTERS)
         stored_before = query_worker(web_url, "SELECT count() FROM inference_events")[1][0][0]
@@ -131,8 +125,10 @@ def run_worker(settings: Settings, messages: list[tuple[bytes, bytes]], n_events
             started = time.perf_counter()
             produce_all(producer, run, messages)
             produced_at = time.perf_counter()
-            in_redis_at = wait_until(lambda: counted() >= n_events, 600)
-            in_clickhouse_at = wait_until(lambda: stored() >= n_events, 600)
+            wait_for(f"{n_events} events counted in Redis", lambda: counted() >= n_events, 600, POLL_S / 4)
+            in_redis_at = time.perf_counter()
+            wait_for(f"{n_events} rows in ClickHouse", lambda: stored() >= n_events, 600, POLL_S / 4)
+            in_clickhouse_at = time.perf_counter()
             result = {"produce": n_events / (produced_at - started), "redis": n_events / (in_redis_at - started),
                       "end_to_end": n_events / (in_clickhouse_at - started)}
         if fresh_seconds:
@@ -140,7 +136,7 @@ def run_worker(settings: Settings, messages: list[tuple[bytes, bytes]], n_events
             result.update(freshness(settings, producer, run, counted, rate, fresh_seconds))
         return result
     finally:
-        local_stack.stop_process(settings, WORKER_PROCESS)
+        stop_process(settings, WORKER_PROCESS)
         worker.wait(60)
 
 

@@ -3,9 +3,9 @@
 `up` resolves the broker's jars with Maven (deploy/kafka/pom.xml, cached in
 ~/.cache/inferwatch/kafka-<version>/libs), formats KRaft storage on first run, starts both servers
 on free 127.0.0.1 ports, waits until they answer and creates the topics. Every process we start
-is recorded in <state_dir>/run/<name>.json (PID, its start time, a command-line marker, address);
-`down` stops those and nothing else: a recorded PID whose start time or command line no longer
-matches (the process ended and the PID was reused) is left alone.
+is recorded in <state_dir>/run/<name>.json (PID, its start time, a command-line marker, address;
+see inferwatch/processes.py); `down` stops those and nothing else: a recorded PID whose start time
+or command line no longer matches (the process ended and the PID was reused) is left alone.
 """
 
 from __future__ import annotations
@@ -15,124 +15,30 @@ import json
 import os
 import re
 import shutil
-import signal
 import socket
 import subprocess
-import time
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 from string import Template
 
+from inferwatch.net import free_port, port_free
+from inferwatch.polling import wait_for
+from inferwatch.processes import (
+    Progress,
+    read_process,
+    read_record,
+    register_process,
+    stop_process,
+)
 from inferwatch.settings import Settings
 
 KAFKA_DIR = Path(__file__).parent / "kafka"
 POM = KAFKA_DIR / "pom.xml"
 START_TIMEOUT_S = 90  # ~2 s alone; far longer on 2 cores busy with a test suite
-STOP_TIMEOUT_S = 30
 STACK_PROCESSES = ("kafka", "redis")
 
-Progress = Callable[[str], None]
 
-
-# --- process records -------------------------------------------------------------------------
-
-def _record_path(settings: Settings, name: str) -> Path:
-    return settings.run_dir / f"{name}.json"
-
-
-def _cmdline(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-    except OSError:
-        return ""
-
-
-def _start_time(pid: int) -> int | None:
-    """Start time of a process (clock ticks since boot): with the PID, it names one process for good."""
-    try:
-        # Field 22 of /proc/<pid>/stat; split after the command name, which may hold spaces.
-        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[1].split()[19])
-    except (OSError, IndexError, ValueError):
-        return None
-
-
-def register_process(settings: Settings, name: str, pid: int, marker: str = "", **info) -> None:
-    """Record a process we started; `marker` must appear in its command line (default: its current
-    one; a server that rewrites its process title, as redis-server does, needs its own marker)."""
-    settings.run_dir.mkdir(parents=True, exist_ok=True)
-    record = {"pid": pid, "start_time": _start_time(pid), "marker": marker or _cmdline(pid).strip(), **info}
-    path = _record_path(settings, name)
-    path.with_suffix(".tmp").write_text(json.dumps(record))
-    path.with_suffix(".tmp").replace(path)
-
-
-def _read_record(settings: Settings, name: str) -> dict:
-    return json.loads(_record_path(settings, name).read_text())
-
-
-def read_process(settings: Settings, name: str) -> dict | None:
-    """The record of a running process we started, or None (no record, or the process is gone)."""
-    try:
-        record = _read_record(settings, name)
-    except (FileNotFoundError, json.JSONDecodeError):
-        return None
-    pid = record["pid"]
-    if record.get("start_time") is not None and record["start_time"] != _start_time(pid):
-        return None  # another process now has this PID
-    return record if record["marker"] and record["marker"] in _cmdline(pid) else None
-
-
-def stop_process(settings: Settings, name: str, progress: Progress = lambda _: None) -> None:
-    """SIGTERM a recorded process (SIGKILL after STOP_TIMEOUT_S) and remove its record."""
-    record = read_process(settings, name)
-    if record is not None:
-        pid = record["pid"]
-        progress(f"stopping {name} (pid {pid})")
-        try:
-            os.kill(pid, signal.SIGTERM)
-            if not _wait(lambda: read_process(settings, name) is None or _is_zombie(pid), STOP_TIMEOUT_S):
-                progress(f"{name} did not stop in {STOP_TIMEOUT_S}s: killing it")
-                os.kill(pid, signal.SIGKILL)
-                _wait(lambda: read_process(settings, name) is None or _is_zombie(pid), 10)
-        except ProcessLookupError:
-            pass
-    _record_path(settings, name).unlink(missing_ok=True)
-
-
-def _is_zombie(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[1].startswith("Z")
-    except (OSError, IndexError):
-        return True
-
-
-def _wait(condition: Callable[[], bool], timeout_s: float, poll_s: float = 0.1) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(poll_s)
-    return True
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def _port_free(port: int) -> bool:
-    """Could a server listen on it? SO_REUSEADDR as servers set it: connections of a server that
-    just stopped linger in TIME_WAIT and must not make its port look taken."""
-    with socket.socket() as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-        return True
-
+# --- starting ------------------------------------------------------------------------------
 
 def _start(settings: Settings, name: str, argv: list[str], marker: str, **info) -> subprocess.Popen:
     logs = settings.state_dir / "logs"
@@ -204,10 +110,10 @@ def _start_kafka(settings: Settings, progress: Progress, ports: dict | None) -> 
     kafka_dir = (settings.state_dir / "kafka").resolve()
     data_dir = kafka_dir / "data"
     config = _kafka_config_path(settings)
-    if ports and _port_free(ports["kafka_port"]) and _port_free(ports["controller_port"]):
+    if ports and port_free(ports["kafka_port"]) and port_free(ports["controller_port"]):
         port, controller_port = ports["kafka_port"], ports["controller_port"]
     else:
-        port, controller_port = _free_port(), _free_port()
+        port, controller_port = free_port(), free_port()
     kafka_dir.mkdir(parents=True, exist_ok=True)
     config.write_text(Template((KAFKA_DIR / "server.properties.template").read_text()).substitute(
         port=port, controller_port=controller_port, data_dir=data_dir,
@@ -260,12 +166,14 @@ def _wait_for_kafka(settings: Settings, bootstrap: str, process: subprocess.Pope
         except Exception:  # KafkaException while the broker finishes starting
             return False
 
-    if not _wait(answers, START_TIMEOUT_S, 0.3):
+    try:
+        wait_for(f"Kafka to answer on {bootstrap}", answers, START_TIMEOUT_S, 0.3)
+    except TimeoutError:
         logs = settings.state_dir / "logs"
         server_log = logs / "server.log"
         raise RuntimeError(f"Kafka did not answer on {bootstrap} within {START_TIMEOUT_S}s "
-                           f"(pid {_read_record(settings, 'kafka')['pid']}, still running; `down` stops it):\n"
-                           f"{_log_tail(server_log if server_log.exists() else logs / 'kafka.out')}")
+                           f"(pid {read_record(settings, 'kafka')['pid']}, still running; `down` stops it):\n"
+                           f"{_log_tail(server_log if server_log.exists() else logs / 'kafka.out')}") from None
 
 
 def create_topics(settings: Settings, bootstrap: str, progress: Progress = print) -> None:
@@ -299,7 +207,7 @@ def _redis_server() -> str:
 
 
 def _start_redis(settings: Settings, progress: Progress, ports: dict | None) -> subprocess.Popen:
-    port = ports["redis_port"] if ports and _port_free(ports["redis_port"]) else _free_port()
+    port = ports["redis_port"] if ports and port_free(ports["redis_port"]) else free_port()
     logs = (settings.state_dir / "logs").resolve()
     logs.mkdir(parents=True, exist_ok=True)
     log_file = logs / "redis.log"
@@ -329,8 +237,10 @@ def _wait_for_redis(settings: Settings, url: str, process: subprocess.Popen | No
         except (redis.ConnectionError, redis.TimeoutError):
             return False
 
-    if not _wait(answers, START_TIMEOUT_S):
-        raise RuntimeError(f"redis-server did not answer on {url} within {START_TIMEOUT_S}s")
+    try:
+        wait_for(f"redis-server to answer on {url}", answers, START_TIMEOUT_S)
+    except TimeoutError:
+        raise RuntimeError(f"redis-server did not answer on {url} within {START_TIMEOUT_S}s") from None
 
 
 # --- up / down / status ----------------------------------------------------------------------
@@ -347,7 +257,7 @@ def up(settings: Settings, progress: Progress = print) -> dict:
     previous = _previous_stack(settings)
     kafka_process = None if read_process(settings, "kafka") else _start_kafka(settings, progress, previous)
     redis_process = None if read_process(settings, "redis") else _start_redis(settings, progress, previous)
-    kafka, redis_record = _read_record(settings, "kafka"), _read_record(settings, "redis")
+    kafka, redis_record = read_record(settings, "kafka"), read_record(settings, "redis")
     bootstrap, redis_url = kafka["address"], f"redis://{redis_record['address']}/0"
     _wait_for_kafka(settings, bootstrap, kafka_process)
     _wait_for_redis(settings, redis_url, redis_process)

@@ -16,6 +16,8 @@ import uuid
 import redis
 
 from inferwatch.deploy import local_stack
+from inferwatch.polling import wait_for
+from inferwatch.processes import read_process, stop_process
 from inferwatch.processors.windows.keys import parse_keysets
 from inferwatch.processors.worker import WORKER_PROCESS
 from inferwatch.producers.simulate import SimulationProgress, simulate
@@ -27,6 +29,7 @@ from inferwatch.tables import format_result, format_windows
 REGRESSED_MODEL = "llama-3.1-8b-chat-ft"
 REGRESSION_FACTOR = 4.0
 WAIT_TIMEOUT_S = 120
+POLL_S = 0.5
 
 ANALYST_QUERY = """
 SELECT toStartOfMinute(ts) AS minute, model, count() AS requests,
@@ -41,17 +44,6 @@ ORDER BY model, minute
 """
 
 
-def _wait_for(what: str, condition, timeout_s: float = WAIT_TIMEOUT_S, poll_s: float = 0.5):
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"gave up after {timeout_s:.0f}s waiting for {what}")
-        time.sleep(poll_s)
-
-
 def _start_worker(settings: Settings) -> subprocess.Popen:
     log_path = settings.state_dir / "logs" / "worker.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -64,14 +56,14 @@ def _start_worker(settings: Settings) -> subprocess.Popen:
     def ready():
         if worker.poll() is not None:
             raise RuntimeError(f"worker exited with {worker.returncode}; see {log_path}")
-        if local_stack.read_process(settings, WORKER_PROCESS) is None:
+        if read_process(settings, WORKER_PROCESS) is None:
             return False
         try:
             return run_query(settings, "SELECT 1")
         except (OSError, QueryError):
             return False
 
-    _wait_for("the worker's web server", ready)
+    wait_for("the worker's web server", ready, WAIT_TIMEOUT_S, POLL_S)
     return worker
 
 
@@ -82,7 +74,7 @@ def run_demo(settings: Settings, rate: float, duration_s: float, time_scale: flo
     try:
         return _drive(settings, rate, duration_s, time_scale)
     finally:
-        local_stack.stop_process(settings, WORKER_PROCESS, progress=print)
+        stop_process(settings, WORKER_PROCESS, progress=print)
         worker.wait(timeout=60)
         local_stack.down(settings, progress=print)
         print(f"demo finished in {time.monotonic() - started:.0f}s")
@@ -134,13 +126,14 @@ def _drive(settings: Settings, rate: float, duration_s: float, time_scale: float
 
     count_sql = f"SELECT count() FROM inference_events WHERE attributes['simulation_run'] = '{run_id}'"
     # Every event is in ClickHouse, so every window of the run exists in Redis: wait for all to close.
-    _wait_for(f"{sent:,} rows in ClickHouse", lambda: run_query(settings, count_sql)[1][0][0] >= sent)
+    wait_for(f"{sent:,} rows in ClickHouse", lambda: run_query(settings, count_sql)[1][0][0] >= sent,
+             WAIT_TIMEOUT_S, POLL_S)
 
     def all_closed():
         windows = run_panes()
         return windows and all(w["state"] == "closed" for w in windows)
 
-    _wait_for("the last windows to close", all_closed)
+    wait_for("the last windows to close", all_closed, WAIT_TIMEOUT_S, POLL_S)
     print("\n=== closed windows (Redis) ===")
     print(format_windows(run_panes()))
 

@@ -23,7 +23,7 @@ class QueryError(RuntimeError):
 def run_query(settings: Settings, sql: str, parameters: dict | None = None) -> tuple[list[str], list[list]]:
     dsn = settings.resolved_clickhouse_dsn
     if dsn.startswith("chdb://"):
-        from inferwatch.deploy.local_stack import read_process
+        from inferwatch.processes import read_process
         from inferwatch.processors.worker import WORKER_PROCESS
 
         worker = read_process(settings, WORKER_PROCESS)

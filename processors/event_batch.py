@@ -8,8 +8,8 @@ from operator import itemgetter
 import numpy as np
 
 from inferwatch.processors.windows.keys import KeySet, SeriesKey
+from inferwatch.schemas.wire import STATUSES
 
-STATUSES = ("OK", "ERROR", "TIMEOUT", "FILTERED")
 STATUS_CODE = {name: code for code, name in enumerate(STATUSES)}
 
 

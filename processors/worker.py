@@ -4,29 +4,23 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 
 import uvloop
 
+from inferwatch.net import free_port
+from inferwatch.processes import register_process
 from inferwatch.settings import Settings
 
 WORKER_PROCESS = "worker"
 
 
-def _free_loopback_port(host: str) -> int:
-    with socket.socket() as probe:
-        probe.bind((host, 0))
-        return probe.getsockname()[1]
-
-
 def run_worker(settings: Settings) -> None:
     from faust.worker import Worker
 
-    from inferwatch.deploy.local_stack import register_process
     from inferwatch.processors.app import create_app
 
     if settings.worker_web_port == 0:
-        settings = settings.model_copy(update={"worker_web_port": _free_loopback_port(settings.worker_web_host)})
+        settings = settings.model_copy(update={"worker_web_port": free_port(settings.worker_web_host)})
     # uvloop cuts Faust's per-message overhead; the policy must be set before the loop exists.
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     app = create_app(settings)

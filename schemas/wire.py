@@ -3,6 +3,8 @@
 A message is ``0x00 | schema id (4 bytes, big endian) | Avro binary body``: the framing Schema
 Registry clients, kcat and ClickHouse's AvroConfluent format read. The schema id tells a batch
 message (many events) from a single-event message sent by a third-party producer.
+The event fields other modules compute on by their declared values (`STATUSES`,
+`RESOURCE_FIELDS`) are read from the .avsc here, not restated.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from inferwatch.schemas.registry import (
     EVENT_SCHEMA_NAME,
     FEEDBACK_SCHEMA_NAME,
     SchemaIds,
+    event_schema,
     parsed_wire_schema,
 )
 
@@ -24,7 +27,20 @@ MAGIC_BYTE = 0
 # Event fields the Kafka message key is made of ("<service>|<model>"): every event of one
 # (service, model) is in one partition, in order. Windows rely on it (processors/windows/keys.py).
 PARTITION_KEY_FIELDS = ("service", "model")
-_HEADER = struct.Struct(">bI")
+_HEADER = struct.Struct(">BI")
+
+
+def _event_field_type(name: str) -> dict:
+    """The type of an InferenceEvent field as the .avsc declares it (of a nullable one, the non-null branch)."""
+    (field,) = [f for f in event_schema()["fields"] if f["name"] == name]
+    branches = field["type"] if isinstance(field["type"], list) else [field["type"]]
+    return next(b for b in branches if b != "null")
+
+
+# The `status` enum's symbols, in the .avsc's order (an enum's Avro encoding is the symbol's index).
+STATUSES: tuple[str, ...] = tuple(_event_field_type("status")["symbols"])
+# The fields of the nullable `resources` record: ClickHouse stores them as columns of their own.
+RESOURCE_FIELDS: tuple[str, ...] = tuple(f["name"] for f in _event_field_type("resources")["fields"])
 
 
 class WireFormatError(ValueError):
@@ -59,10 +75,10 @@ class EventCodec:
         return self._encode(self.ids.feedback, self._feedback_schema, feedback)
 
     def decode_feedback(self, message: bytes) -> dict:
-        schema_id, body = self._unframe(message)
+        schema_id, body = unframe(message)
         if schema_id != self.ids.feedback:
             raise WireFormatError(f"unknown schema id {schema_id} (feedback={self.ids.feedback})")
-        return self._read(schema_id, self._feedback_schema, message, body)
+        return self._read(schema_id, self._feedback_schema, body)
 
     def decode(self, message: bytes | None, max_events: int | None = None) -> list[dict]:
         """The events a message carries (one for a single-event message).
@@ -71,10 +87,10 @@ class EventCodec:
         than `max_events` events (counted before any is decoded: a small compressed message can
         hold millions), or a body that does not decode (truncated, corrupt, or trailing bytes).
         """
-        schema_id, body = self._unframe(message)
+        schema_id, body = unframe(message)
         if schema_id == self.ids.batch:
             if max_events is not None:
-                check_event_count(batch_event_count(memoryview(message)[_HEADER.size:]), max_events)
+                check_event_count(batch_event_count(body), max_events)
             schema, is_batch = self._batch_schema, True
         elif schema_id == self.ids.event:
             schema, is_batch = self._event_schema, False
@@ -82,31 +98,33 @@ class EventCodec:
             raise WireFormatError(
                 f"unknown schema id {schema_id} (known: event={self.ids.event}, batch={self.ids.batch})"
             )
-        record = self._read(schema_id, schema, message, body)
+        record = self._read(schema_id, schema, body)
         return record["events"] if is_batch else [record]
 
     @staticmethod
-    def _unframe(message: bytes | None) -> tuple[int, io.BytesIO]:
-        if message is None or len(message) < _HEADER.size:
-            raise WireFormatError(f"not Confluent-framed: {len(message or b'')} bytes, need >= 5")
-        magic, schema_id = _HEADER.unpack_from(message)
-        if magic != MAGIC_BYTE:
-            raise WireFormatError(f"not Confluent-framed: magic byte {magic}, expected 0")
-        body = io.BytesIO(message)
-        body.seek(_HEADER.size)
-        return schema_id, body
-
-    @staticmethod
-    def _read(schema_id: int, schema, message: bytes, body: io.BytesIO) -> dict:
+    def _read(schema_id: int, schema, body: memoryview) -> dict:
+        stream = io.BytesIO(body)
         try:
-            record = schemaless_reader(body, schema, None)
+            record = schemaless_reader(stream, schema, None)
         except Exception as exc:  # fastavro raises EOFError, ValueError, IndexError, ...
             raise WireFormatError(f"undecodable Avro body for schema id {schema_id}: {exc!r}") from exc
-        if body.tell() != len(message):
+        if stream.tell() != len(body):
             raise WireFormatError(
-                f"undecodable Avro body for schema id {schema_id}: {len(message) - body.tell()} trailing bytes"
+                f"undecodable Avro body for schema id {schema_id}: {len(body) - stream.tell()} trailing bytes"
             )
         return record
+
+
+def unframe(message: bytes | None) -> tuple[int, memoryview]:
+    """(schema id, Avro body) of a Confluent-framed message; WireFormatError if it is not one.
+
+    The body is a view into `message`, not a copy."""
+    if message is None or len(message) < _HEADER.size:
+        raise WireFormatError(f"not Confluent-framed: {len(message or b'')} bytes, need >= {_HEADER.size}")
+    magic, schema_id = _HEADER.unpack_from(message)
+    if magic != MAGIC_BYTE:
+        raise WireFormatError(f"not Confluent-framed: magic byte {magic}, expected {MAGIC_BYTE}")
+    return schema_id, memoryview(message)[_HEADER.size:]
 
 
 def check_event_count(count: int, max_events: int) -> None:

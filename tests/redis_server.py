@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import socket
 import subprocess
-import time
 
 import redis
+
+from inferwatch.net import free_port
+from waiting import wait_for
 
 
 class RedisServer:
     def __init__(self, directory):
         self.directory = directory
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
+        self.port = free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self._process: subprocess.Popen | None = None
 
@@ -23,15 +22,16 @@ class RedisServer:
             ["redis-server", "--bind", "127.0.0.1", "--port", str(self.port), "--save", "", "--appendonly", "no",
              "--dir", str(self.directory)], stdout=subprocess.DEVNULL)
         client = redis.Redis.from_url(self.url, socket_connect_timeout=1)
-        deadline = time.monotonic() + 30
-        while True:
+
+        def answers() -> bool:
+            assert self._process.poll() is None, f"redis-server exited with {self._process.returncode}"
             try:
-                client.ping()
-                return self
+                return client.ping()
             except redis.ConnectionError:
-                if time.monotonic() > deadline or self._process.poll() is not None:
-                    raise
-                time.sleep(0.05)
+                return False
+
+        wait_for(f"redis-server to answer on {self.url}", answers, 30, 0.05)
+        return self
 
     def stop(self) -> None:
         self._process.terminate()

@@ -21,12 +21,14 @@ import pytest
 import redis
 
 from inferwatch.deploy import local_stack
+from inferwatch.processes import stop_process
 from inferwatch.producers.publisher import EventPublisher
 from inferwatch.producers.traffic_model import TrafficModel
 from inferwatch.settings import Settings
 from inferwatch.sinks.redis.live_state import COUNTERS, read_windows
 from redis_server import RedisServer
-from workers import Worker, wait_for
+from waiting import wait_for
+from workers import Worker
 
 pytestmark = pytest.mark.integration
 WINDOW_S = 10
@@ -67,7 +69,7 @@ class Case:
         """Until the Redis windows hold n events; a timeout says where the others went."""
         try:
             wait_for(f"{n} events in the Redis windows", lambda: self.in_windows() == n, timeout_s)
-        except AssertionError as exc:
+        except TimeoutError as exc:
             raise AssertionError(f"{exc}: {self.in_windows()} there, counters {self.redis.hgetall(COUNTERS)}") from None
 
     def in_clickhouse(self) -> tuple[int, int]:
@@ -192,7 +194,7 @@ def test_broker_stopped_30s(tmp_path):
         with Case("broker", case_settings(own, "broker", tmp_path, own.resolved_redis_url)) as case:
             case.publish(N_HALF)
             case.wait_windows(N_HALF)
-            local_stack.stop_process(own, "kafka")
+            stop_process(own, "kafka")
             down_at = time.monotonic()
             hold_fault_until(down_at)
             local_stack.up(own, progress=lambda _: None)  # the same ports again

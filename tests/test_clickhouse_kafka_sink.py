@@ -26,7 +26,7 @@ from inferwatch.sinks.clickhouse.clickhouse_thread import ClickHouseThread
 from inferwatch.sinks.clickhouse.event_intake import message_record
 from inferwatch.sinks.clickhouse.kafka_sink import EVENTS, ClickHouseEventSink
 from inferwatch.sinks.redis.live_state import SINK_STATS
-from workers import wait_for
+from waiting import wait_for
 
 pytestmark = pytest.mark.integration
 N_EVENTS = 6_000

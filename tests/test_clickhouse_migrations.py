@@ -1,8 +1,12 @@
 """Versioned migrations on chdb: applied once, recorded, and the feedback table matches its schema."""
 
+import pytest
+
 from inferwatch.schemas.registry import feedback_schema
 from inferwatch.sinks.clickhouse.migrations import apply_events_ttl, events_ttl_days, migrations
 from inferwatch.sinks.clickhouse.sink import ClickHouseSink
+
+pytestmark = pytest.mark.integration  # embedded chdb (ClickHouse) engine: not in `make unit`
 
 
 def test_migrations_apply_once_and_record_their_versions(tmp_path):

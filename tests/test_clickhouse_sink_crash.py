@@ -12,7 +12,8 @@ from inferwatch.deploy.local_stack import create_topics
 from inferwatch.sinks.clickhouse.sink import ClickHouseSink
 from inferwatch.sinks.redis.live_state import SINK_STATS
 from test_clickhouse_kafka_sink import make_events, publish
-from workers import wait_for, write_config
+from waiting import wait_for
+from workers import write_config
 
 pytestmark = pytest.mark.integration
 N_EVENTS = 5_000

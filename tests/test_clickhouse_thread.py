@@ -11,6 +11,8 @@ import pytest
 from inferwatch.settings import Settings
 from inferwatch.sinks.clickhouse.clickhouse_thread import ClickHouseThread
 
+pytestmark = pytest.mark.integration  # embedded chdb (ClickHouse) engine: not in `make unit`
+
 
 def thread_nice_values() -> dict[str, set[int]]:
     """This process's threads: name -> nice values (field 19 of /proc/<pid>/task/<tid>/stat)."""

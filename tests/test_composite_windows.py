@@ -90,7 +90,7 @@ def test_a_new_owner_closes_windows_spanning_a_rebalance_with_every_pane(text, s
     assert_exact([w for w in emitted if w is not None], events, size_s, hop_s)
 
 
-@pytest.mark.parametrize("text", ["5x", "90s", "1m", "2m/5m", ""])
+@pytest.mark.parametrize("text", ["5x", "90s", "1m", "2m/5m", "", "1d", "5m/1m/1m", "5m/"])
 def test_bad_window_specs_are_clear_errors(text):
     with pytest.raises(ValueError, match="window"):
         WindowSpec.parse(text, 60)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import math
 import uuid
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,13 +13,13 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from clickhouse_backends import dsn, server_dsn  # noqa: F401 (fixtures)
-from inferwatch.processors.pipeline import MonitoringPipeline, RawMessage
+from inferwatch.processors.pipeline import WindowPipeline, RawMessage
 from inferwatch.producers.traffic_model import TrafficModel
 from inferwatch.schemas.registry import local_schema_ids
-from inferwatch.schemas.validation import event_rules, invalid_events, rules_markdown
-from inferwatch.schemas.wire import EventCodec
+from inferwatch.schemas.validation import event_rules, invalid_events
+from inferwatch.schemas.wire import EventCodec, unframe
 from inferwatch.settings import Settings
-from inferwatch.sinks.clickhouse.avro_container import RecordBlock, object_container, unframe
+from inferwatch.sinks.clickhouse.avro_container import RecordBlock, object_container
 from inferwatch.sinks.clickhouse.event_intake import INTAKE_TABLE, message_record, message_schema
 from inferwatch.sinks.clickhouse.sink import ClickHouseSink
 
@@ -88,7 +87,7 @@ def test_the_bounds_themselves_are_valid():
 
 def test_invalid_events_are_dead_lettered_one_by_one_and_the_rest_of_their_message_goes_on():
     """Before: one NaN latency crashed the worker (the sketch refused it), on every restart."""
-    pipeline = MonitoringPipeline(Settings(kafka_partitions=1), CODEC)
+    pipeline = WindowPipeline(Settings(kafka_partitions=1), CODEC)
     good = events(200)
     bad = [with_changes(good[0], changes) for changes, _ in ADVERSARIAL.values()]
     mixed = good[:100] + bad + good[100:]
@@ -113,7 +112,7 @@ def test_invalid_events_are_dead_lettered_one_by_one_and_the_rest_of_their_messa
 
 def test_an_event_from_2099_does_not_make_the_following_events_late():
     """Before: its partition's event time jumped to 2099 and the next 501 events were all late."""
-    pipeline = MonitoringPipeline(Settings(kafka_partitions=1), CODEC)
+    pipeline = WindowPipeline(Settings(kafka_partitions=1), CODEC)
     future = with_changes(events(1)[0], {"ts": 4_070_908_800_000})
     pipeline.process([RawMessage("events", 0, 0, b"k", CODEC.encode_event(future), T0)], wall_ms=0)
     following = events(501, start_ms=T0 + 10)
@@ -123,7 +122,7 @@ def test_an_event_from_2099_does_not_make_the_following_events_late():
 
 
 def test_a_message_with_more_events_than_the_cap_is_refused_whole_before_decoding():
-    pipeline = MonitoringPipeline(Settings(kafka_partitions=1, max_events_per_message=10), CODEC)
+    pipeline = WindowPipeline(Settings(kafka_partitions=1, max_events_per_message=10), CODEC)
     messages = [RawMessage("events", 0, 0, b"k", CODEC.encode_batch(events(11)), T0 + 1_000),
                 RawMessage("events", 0, 1, b"k", CODEC.encode_batch(events(10)), T0 + 1_000)]
     outcome = pipeline.process(messages, wall_ms=0)
@@ -179,9 +178,3 @@ def test_clickhouse_keeps_exactly_the_events_the_worker_keeps(clickhouse, messag
                            uuid.uuid4().hex)
     stored = {str(row[0]) for row in clickhouse.query("SELECT event_id FROM inference_events").rows}
     assert stored == worker_keeps
-
-
-def test_readme_lists_the_rules_at_the_default_limits():
-    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-    start = text.index("\n", text.index("<!-- valid-event-rules")) + 1
-    assert text[start:text.index("<!-- end valid-event-rules -->")].strip() == rules_markdown(LIMITS)

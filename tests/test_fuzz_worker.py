@@ -21,7 +21,8 @@ from inferwatch.producers.publisher import EventPublisher
 from inferwatch.producers.traffic_model import TrafficModel
 from inferwatch.sinks.redis.live_state import COUNTERS, read_windows
 from redis_server import RedisServer
-from workers import Worker, wait_for
+from waiting import wait_for
+from workers import Worker
 
 pytestmark = pytest.mark.integration
 WINDOW_S = 10

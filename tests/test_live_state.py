@@ -6,6 +6,7 @@ import pytest
 import redis
 
 from redis_server import RedisServer
+from waiting import wait_for
 from inferwatch.sinks.redis.live_state import (
     ALERT_STREAM, COUNTERS, LATE_EVENTS, WINDOW_INDEX, LiveStateWriter, window_key,
 )
@@ -87,9 +88,7 @@ def test_a_claim_left_unwritten_by_a_dead_worker_is_taken_over_and_a_written_one
     # The first is alive: its unwritten claim stands (held), the written one is done.
     assert second.claim_closed([unwritten, written]) == ([], [unwritten])
     heartbeat = f"iw:worker:{first.worker_id}"
-    deadline = time.monotonic() + 10
-    while first.client.exists(heartbeat):  # it stops beating: dead
-        assert time.monotonic() < deadline, "the heartbeat never expired"
-        time.sleep(0.05)
+    # It stops beating: dead.
+    wait_for("the killed worker's heartbeat to expire", lambda: not first.client.exists(heartbeat), 10, 0.05)
     assert second.claim_closed([unwritten, written]) == ([unwritten], [])
     assert second.claim_closed([unwritten]) == ([unwritten], [])  # a retry of the same update

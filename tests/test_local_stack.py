@@ -9,6 +9,7 @@ import redis
 from confluent_kafka.admin import AdminClient
 
 from inferwatch.deploy import local_stack
+from inferwatch.processes import read_process, register_process
 from inferwatch.settings import Settings
 
 pytestmark = pytest.mark.integration
@@ -100,12 +101,12 @@ def test_down_stops_only_what_up_started(tmp_path):
     try:
         # Records pointing at processes we did not start: one whose command line is not ours, and
         # one whose PID now belongs to another process (same command line, other start time).
-        local_stack.register_process(settings, "foreign", foreign.pid, marker="not-its-command-line")
-        local_stack.register_process(settings, "reused", reused.pid, marker="sleep 300")
-        assert local_stack.read_process(settings, "reused") is not None  # a true record is recognised
+        register_process(settings, "foreign", foreign.pid, marker="not-its-command-line")
+        register_process(settings, "reused", reused.pid, marker="sleep 300")
+        assert read_process(settings, "reused") is not None  # a true record is recognised
         record = settings.run_dir / "reused.json"
         record.write_text(json.dumps({**json.loads(record.read_text()), "start_time": 1}))
-        assert local_stack.read_process(settings, "reused") is None
+        assert read_process(settings, "reused") is None
         local_stack.up(settings, progress=lambda _: None)
         pids = {r["component"]: r["pid"] for r in local_stack.status(settings) if r["running"]}
         assert pids.keys() == {"kafka", "redis"}

@@ -14,7 +14,8 @@ from inferwatch.deploy.local_stack import create_topics
 from inferwatch.producers.publisher import EventPublisher
 from inferwatch.producers.traffic_model import TrafficModel
 from inferwatch.sinks.redis.live_state import COUNTERS, LATE_EVENTS, read_windows
-from workers import Worker, wait_for
+from waiting import wait_for
+from workers import Worker
 
 pytestmark = pytest.mark.integration
 # 10 s panes and 30 s windows every 10 s: on a quiet stream event time follows the wall clock
@@ -92,7 +93,7 @@ def test_two_workers_and_a_rebalance_give_each_window_once_and_exact(stack, tmp_
 
             try:
                 closed = wait_for(f"every {size_s}s window to close", all_closed)
-            except AssertionError as exc:  # say where the events went
+            except TimeoutError as exc:  # say where the events went
                 sums = {}
                 for w in read_windows(client, limit=5000):
                     if (w["window_seconds"], w["hop_seconds"]) == (str(size_s), str(hop_s)):

@@ -11,6 +11,8 @@ from inferwatch.sinks.clickhouse import query_pack
 from inferwatch.sinks.clickhouse.rows import event_columns
 from inferwatch.sinks.clickhouse.sink import ClickHouseSink
 
+pytestmark = pytest.mark.integration  # embedded chdb (ClickHouse) engine: not in `make unit`
+
 N = 3000
 
 

@@ -7,10 +7,12 @@ import pytest
 from confluent_kafka import Consumer, TopicPartition
 
 from inferwatch.deploy import local_stack
+from inferwatch.processes import stop_process
 from inferwatch.producers import Monitor
 from inferwatch.schemas.registry import local_schema_ids
 from inferwatch.schemas.wire import EventCodec, WireFormatError
 from inferwatch.settings import Settings
+from waiting import wait_for
 
 pytestmark = pytest.mark.integration
 DEADLINE_S = 120
@@ -84,14 +86,13 @@ def test_broker_outage_loses_and_duplicates_nothing(tmp_path):
             assert monitor.flush(30)
 
         calls(1000)
-        local_stack.stop_process(settings, "kafka")
+        stop_process(settings, "kafka")
         calls(1500)  # the broker is down: these queue in librdkafka, then spill to the spool
         assert monitor._publisher.events.stats.events_spooled > 0
         local_stack.up(settings, progress=lambda _: None)
         calls(1000)
-        deadline = time.monotonic() + DEADLINE_S
-        while monitor._publisher.events.stats.events_delivered < len(request_ids) and time.monotonic() < deadline:
-            time.sleep(0.2)
+        wait_for(f"all {len(request_ids)} events delivered",
+                 lambda: monitor._publisher.events.stats.events_delivered >= len(request_ids), DEADLINE_S)
         monitor.close()
         publisher = monitor._publisher.events
         assert publisher.spool.is_empty(), (publisher.stats, publisher._draining and len(publisher._draining[1]),

@@ -8,8 +8,8 @@ with ENOSPC at fsync, as a full filesystem reports it.
 import errno
 import logging
 import os
-import time
 import uuid
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -19,15 +19,12 @@ from inferwatch.producers.spool import Spool
 from inferwatch.schemas.registry import local_schema_ids
 from inferwatch.schemas.wire import EventCodec
 from inferwatch.settings import Settings
+import waiting
 from test_sdk_kafka import read_topic
 
 
-def wait_for(what, condition, timeout_s=20.0):
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
-        time.sleep(0.01)
+# The SDK's thread acts within milliseconds: poll often, give up sooner than for a worker.
+wait_for = partial(waiting.wait_for, timeout_s=20.0, poll_s=0.01)
 
 
 class Disk:

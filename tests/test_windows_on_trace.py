@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from exact import KEYSETS, add_partials, assert_window_matches, exact_hopping, exact_windows, pane_id, series_key
-from inferwatch.processors.pipeline import MonitoringPipeline, RawMessage
+from inferwatch.processors.pipeline import WindowPipeline, RawMessage
 from inferwatch.producers.replay import AZURE_TRACE, load_trace
 from inferwatch.producers.traffic_model import TrafficModel
 from inferwatch.schemas.registry import local_schema_ids
@@ -45,7 +45,7 @@ def test_trace_replay_out_of_order_with_late_events_matches_exact_windows(trace_
     codec = EventCodec(local_schema_ids())
     settings = Settings(kafka_partitions=2, window_seconds=60, extra_windows=["5m/1m"], allowed_lateness_seconds=30,
                         partition_idle_seconds=3600)
-    pipeline = MonitoringPipeline(settings, codec)
+    pipeline = WindowPipeline(settings, codec)
     partition_of = {}
     closed, decoded, late, finalised = [], 0, 0, {}
 

@@ -6,21 +6,12 @@ import json
 import os
 import subprocess
 import sys
-import time
 
-from inferwatch.deploy.local_stack import read_process
+from inferwatch.processes import read_process
 from inferwatch.processors.worker import WORKER_PROCESS
 from inferwatch.query import QueryError, query_worker
 from inferwatch.settings import Settings
-
-
-def wait_for(what, condition, timeout_s=180):
-    deadline = time.monotonic() + timeout_s
-    while not (value := condition()):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
-        time.sleep(0.2)
-    return value
+from waiting import wait_for
 
 
 def _toml_value(value) -> str:

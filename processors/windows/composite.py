@@ -15,9 +15,9 @@ gets its longer windows per partition too (keys.py).
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
+from inferwatch.durations import parse_duration
 from inferwatch.processors.windows.aggregate import WindowAggregate
 from inferwatch.processors.windows.keys import SeriesKey
 
@@ -45,9 +45,6 @@ def pane_id(series: SeriesKey, source_partition: int | None, start_ms: int, pane
     return {"keyset": series.keyset, "series": series.label, "window_seconds": pane_seconds, "hop_seconds": 0,
             "window_start_ms": start_ms, "source_partition": -1 if source_partition is None else source_partition}
 
-_SPEC = re.compile(r"^(\d+)([smh])(?:/(\d+)([smh]))?$")
-_UNIT_S = {"s": 1, "m": 60, "h": 3600}
-
 
 @dataclass(frozen=True)
 class WindowSpec:
@@ -57,11 +54,12 @@ class WindowSpec:
     @classmethod
     def parse(cls, text: str, pane_seconds: int) -> WindowSpec:
         """"5m/1m" (hopping: size/hop) or "1h" (tumbling); both multiples of the pane."""
-        match = _SPEC.match(text.strip())
-        if not match:
-            raise ValueError(f"window {text!r}: expected <size><s|m|h>[/<hop><s|m|h>], e.g. 5m/1m or 1h")
-        size = int(match[1]) * _UNIT_S[match[2]]
-        hop = int(match[3]) * _UNIT_S[match[4]] if match[3] else size
+        size_text, slash, hop_text = text.strip().partition("/")
+        try:
+            size = parse_duration(size_text, units="smh")
+            hop = parse_duration(hop_text, units="smh") if slash else size
+        except ValueError:
+            raise ValueError(f"window {text!r}: expected <size><s|m|h>[/<hop><s|m|h>], e.g. 5m/1m or 1h") from None
         if size % pane_seconds or hop % pane_seconds or hop > size or size <= pane_seconds and hop == size:
             raise ValueError(f"window {text!r}: size and hop must be multiples of the {pane_seconds}s pane, "
                              f"hop <= size, and the window longer than a pane")

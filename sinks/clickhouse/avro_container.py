@@ -18,7 +18,7 @@ import json
 import os
 from dataclasses import dataclass
 
-from inferwatch.schemas.wire import MAGIC_BYTE, WireFormatError, avro_long as _long, read_avro_long as _read_long
+from inferwatch.schemas.wire import WireFormatError, avro_long as _long, read_avro_long as _read_long
 
 _MAGIC = b"Obj\x01"
 
@@ -29,15 +29,6 @@ class RecordBlock:
 
     count: int
     data: bytes
-
-
-def unframe(message: bytes | None) -> tuple[int, memoryview]:
-    """(schema id, body) of a Confluent-framed message."""
-    if message is None or len(message) < 5:
-        raise WireFormatError(f"not Confluent-framed: {len(message or b'')} bytes, need >= 5")
-    if message[0] != MAGIC_BYTE:
-        raise WireFormatError(f"not Confluent-framed: magic byte {message[0]}, expected 0")
-    return int.from_bytes(message[1:5], "big"), memoryview(message)[5:]
 
 
 def array_blocks(body: memoryview) -> list[RecordBlock]:

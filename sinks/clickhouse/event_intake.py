@@ -21,11 +21,10 @@ from clickhouse_connect.driver.client import Client
 
 from inferwatch.schemas.registry import event_schema
 from inferwatch.schemas.validation import EventLimits, decodable_message_sql, event_rules, valid_events_sql
-from inferwatch.schemas.wire import avro_long
+from inferwatch.schemas.wire import RESOURCE_FIELDS, avro_long
 
 INTAKE_TABLE = "inference_event_messages"
 VIEW_PREFIX = "inference_events_intake_"
-_RESOURCE_FIELDS = ("gpu_util", "gpu_mem_mb", "cpu_util", "mem_mb")
 
 
 def message_schema() -> dict:
@@ -68,7 +67,7 @@ def _view_select(limits: EventLimits) -> str:
         elif name == "ts":
             columns.append(f"fromUnixTimestamp64Milli({value}, 'UTC') AS ts")
         elif name == "resources":  # flattened into columns of their own (migration 003)
-            columns += [f"tupleElement({value}, '{sub}') AS {sub}" for sub in _RESOURCE_FIELDS]
+            columns += [f"tupleElement({value}, '{sub}') AS {sub}" for sub in RESOURCE_FIELDS]
         else:
             columns.append(f"{value} AS {name}")
     return (f"SELECT {', '.join(columns)} FROM {INTAKE_TABLE} ARRAY JOIN events AS e "

@@ -30,8 +30,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
-import socket
 import threading
 import time
 from dataclasses import asdict, dataclass, field
@@ -39,11 +37,12 @@ from dataclasses import asdict, dataclass, field
 import redis
 from confluent_kafka import TIMESTAMP_NOT_AVAILABLE, Consumer, KafkaException, Message, Producer, TopicPartition
 
+from inferwatch.processes import worker_id
 from inferwatch.schemas.dead_letter import dead_letter_record
 from inferwatch.schemas.registry import feedback_schema, schema_ids
-from inferwatch.schemas.wire import EventCodec, WireFormatError, check_event_count
+from inferwatch.schemas.wire import EventCodec, WireFormatError, check_event_count, unframe
 from inferwatch.settings import Settings
-from inferwatch.sinks.clickhouse.avro_container import RecordBlock, array_blocks, object_container, unframe
+from inferwatch.sinks.clickhouse.avro_container import RecordBlock, array_blocks, object_container
 from inferwatch.sinks.clickhouse.clickhouse_thread import ClickHouseThread
 from inferwatch.sinks.clickhouse.event_intake import INTAKE_TABLE, message_record, message_schema
 from inferwatch.sinks.redis.live_state import SINK_STATS
@@ -129,7 +128,7 @@ class ClickHouseEventSink:
         }))
         self._redis = redis.Redis.from_url(settings.resolved_redis_url, socket_timeout=2)
         self._dead_letters = Producer(settings.kafka_config(**{"message.max.bytes": settings.kafka_message_max_bytes}))
-        self._worker_id = f"{socket.gethostname()}:{os.getpid()}"
+        self._worker_id = worker_id()
         self._batch = _Batch()
         self._retry_at: float | None = None
         self._backoff_s = _FIRST_BACKOFF_S

@@ -7,11 +7,9 @@ inference_events read it FINAL, so an event delivered twice counts once.
 
 from __future__ import annotations
 
-import re
 from importlib import resources
 
-_DURATION = re.compile(r"^(\d+)([smhd])$")
-_UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+from inferwatch.durations import parse_duration
 
 
 def query_names() -> list[str]:
@@ -28,14 +26,6 @@ def query_text(name: str) -> str:
 def description(name: str) -> str:
     """The query's first comment line."""
     return query_text(name).splitlines()[0].removeprefix("--").strip()
-
-
-def parse_duration(text: str) -> int:
-    """'90s', '15m', '1h', '7d' -> seconds."""
-    match = _DURATION.match(text.strip())
-    if not match:
-        raise ValueError(f"duration {text!r}: expected a number and s, m, h or d (e.g. 1h, 7d)")
-    return int(match[1]) * _UNIT_S[match[2]]
 
 
 def parameters(since: str = "1h", model: str = "", limit: int = 20) -> dict:
