@@ -3,8 +3,8 @@
 Values come, highest priority first, from: keyword arguments, environment variables
 (``INFERWATCH_<FIELD>``, e.g. ``INFERWATCH_WINDOW_SECONDS=30``), the TOML file named by
 ``INFERWATCH_CONFIG`` (default ``inferwatch.toml`` in the working directory, if it exists), and the
-defaults below. The README's "Configuration" table lists every field; tests/test_settings.py keeps
-that table and this class in step.
+defaults below. docs/configuration.md lists every field, generated from this class by
+inferwatch/settings_doc.py; tests/test_settings.py keeps the two in step.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import json
 import os
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -21,6 +21,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from inferwatch.processors.windows.composite import WindowSpec
 from inferwatch.processors.windows.keys import parse_keysets
 from inferwatch.schemas.validation import EventLimits
 
@@ -220,6 +221,16 @@ class Settings(BaseSettings):
         parse_keysets(texts)  # a clear error at start-up, not in the worker's first batch
         return texts
 
+    @model_validator(mode="after")
+    def _check_extra_windows(self) -> Settings:
+        self.longer_windows  # noqa: B018 -- parsed for its error: at start-up, not in the worker
+        return self
+
+    @property
+    def longer_windows(self) -> list[WindowSpec]:
+        """`extra_windows` parsed: sizes and hops, multiples of the pane (window_seconds)."""
+        return [WindowSpec.parse(text, self.window_seconds) for text in self.extra_windows]
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -290,12 +301,3 @@ class Settings(BaseSettings):
 class StackNotRunning(RuntimeError):
     """A command needs the local stack (or explicit endpoints) and neither is there."""
 
-
-def settings_markdown_table() -> str:
-    """The README's Configuration table, generated from the fields above."""
-    lines = ["| field (env `INFERWATCH_<FIELD>`) | default | meaning |", "| --- | --- | --- |"]
-    for name, field in Settings.model_fields.items():
-        default = field.get_default(call_default_factory=True)
-        shown = "(empty)" if default in ("", {}) else f"`{default}`"
-        lines.append(f"| `{name}` | {shown} | {field.description} |")
-    return "\n".join(lines)

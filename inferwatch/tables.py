@@ -7,6 +7,8 @@ import io
 import json
 import time
 
+from inferwatch.processors.aggregators import outputs as aggregator_outputs
+
 
 def _cell(value) -> str:
     if value is None:
@@ -45,8 +47,9 @@ def format_result(columns: list[str], rows: list[list], output_format: str) -> s
     return format_table(columns, rows)
 
 
-WINDOW_COLUMNS = ("window", "size", "state", "keyset", "series", "events", "errors", "timeouts",
-                  "latency_p50_ms", "latency_p95_ms", "latency_p99_ms", "cost_usd")
+# The request windows' metrics shown: events, then the outputs the aggregators mark `shown`.
+WINDOW_COLUMNS = ("window", "size", "state", "keyset", "series", "events",
+                  *(o.name for o in aggregator_outputs() if o.shown))
 
 
 FEEDBACK_COLUMNS = ("window", "size", "state", "keyset", "series", "feedback", "thumbs_up", "thumbs_down",

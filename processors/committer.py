@@ -7,13 +7,14 @@ committed. Neither sink may hold up the other or the consuming:
   While it fails, the updates not written are folded into one (open windows: the newest value of
   each; closed windows, alerts, counters: all of them), so memory grows only with what closes,
   and it is written when Redis answers again.
-- **ClickHouse** (closed windows as rollups, alerts, dead letters) is written by a task of its
-  own, from a queue, in order, retried with back-off: a slow or absent ClickHouse delays neither
-  the live windows nor the alerts. The queue is bounded (`clickhouse_max_pending_rows`): past it
-  the oldest updates' rows are dropped, counted (`rollups_dropped`) and logged, and their messages
-  committed, so Kafka's retention is never what gives.
+- **The update sinks** (sinks/base.py; ClickHouse's closed windows and alerts first) are written
+  by a task of its own, from a queue, in order, each update to each sink once, retried with
+  back-off: a slow or absent ClickHouse delays neither the live windows nor the alerts. So are
+  dead letters' rows into ClickHouse. The queue is bounded (`clickhouse_max_pending_rows`): past
+  it the oldest updates' rows are dropped, counted (`rollups_dropped`) and logged, and their
+  messages committed, so Kafka's retention is never what gives.
 - **Offsets**: a message is acked and committed only once every window it fed is in Redis and in
-  ClickHouse, so a restart re-reads exactly what no written window holds.
+  every sink, so a restart re-reads exactly what no written window holds.
 
 A window is finalised once, by the worker that claims it in Redis (LiveStateWriter.claim_closed);
 once its rollup is in ClickHouse the claim is marked written. A window another live worker holds
@@ -33,8 +34,7 @@ from collections.abc import Awaitable, Callable
 
 from inferwatch.processors.pipeline import LiveUpdate
 from inferwatch.processors.windows.composite import CompositeWindows
-from inferwatch.processors.windows.feedback import KEYSET as FEEDBACK_KEYSET
-from inferwatch.sinks.clickhouse.rows import alert_row, feedback_rollup_row, rollup_row
+from inferwatch.sinks.base import UpdateSink
 
 log = logging.getLogger(__name__)
 
@@ -44,12 +44,14 @@ _LOG_EVERY_S = 10.0  # an outage logs once per this, not once per tick
 
 
 class UpdateCommitter:
-    """`live_state`: a LiveStateWriter; `clickhouse`: a ClickHouseThread (its `call` and `sink`);
-    `ack(tokens)`: acks these messages and commits (the Faust layer)."""
+    """`live_state`: a LiveStateWriter; `sinks`: the UpdateSinks, in order; `clickhouse`: a
+    ClickHouseThread (its `call` and `sink`: dead letters' rows); `ack(tokens)`: acks these
+    messages and commits (the Faust layer)."""
 
-    def __init__(self, live_state, clickhouse, composite: CompositeWindows,
+    def __init__(self, live_state, sinks: list[UpdateSink], clickhouse, composite: CompositeWindows,
                  ack: Callable[[list[object]], Awaitable[None]], max_pending_rows: int):
         self.live_state = live_state
+        self.sinks = sinks
         self.clickhouse = clickhouse
         self.composite = composite
         self.ack = ack
@@ -142,17 +144,12 @@ class UpdateCommitter:
         if not self._clickhouse_queue:
             return
         update = self._clickhouse_queue[0]
-        if "clickhouse" not in update.written:  # not again when only the ack below failed
-            sink = self.clickhouse.sink
-            windows = [w for w in update.closed_windows if w["keyset"] != FEEDBACK_KEYSET]
-            feedback = [w for w in update.closed_windows if w["keyset"] == FEEDBACK_KEYSET]
-            if windows:
-                await self.clickhouse.call(sink.insert_rollups, [rollup_row(w) for w in windows])
-            if feedback:
-                await self.clickhouse.call(sink.insert_feedback_rollups, [feedback_rollup_row(w) for w in feedback])
-            if update.alerts:
-                await self.clickhouse.call(sink.insert_alerts, [alert_row(a) for a in update.alerts])
-            update.written.add("clickhouse")
+        if "sinks" not in update.written:  # not again when only the ack below failed
+            for sink in self.sinks:
+                if sink.name not in update.written:  # not again when a later sink failed
+                    await sink.write(update)
+                    update.written.add(sink.name)
+            update.written.add("sinks")
             try:
                 await asyncio.to_thread(self.live_state.mark_written, update.closed_windows)
             except Exception as exc:  # noqa: BLE001 -- the claims stay ours; only a takeover after our death repeats them

@@ -1,9 +1,10 @@
-"""What the worker does with each batch of Kafka messages, independent of Faust.
+"""Messages into windows, and windows into live updates: the worker's logic, without I/O.
 
 decode -> dead letters for what does not decode -> windows (per partition), for inference
-events (`process`) and for feedback (`process_feedback`); and, on the live-update tick, open
-windows to Redis, closed windows to Redis and ClickHouse, alerts to Redis, ClickHouse and the log.
-The Faust agents (processors/app.py) only feed it messages and run its I/O off the event loop.
+events (`process`) and for feedback (`process_feedback`); and, on the live-update tick, what
+changed (open and closed windows, the rules' alerts, counters, messages now ackable) as one
+LiveUpdate. Where that goes, and in which order, is the committer's business (committer.py);
+stream_processor.py feeds this from Faust's streams.
 """
 
 from __future__ import annotations
@@ -12,10 +13,10 @@ import logging
 import time
 from dataclasses import dataclass, field
 
-from inferwatch.processors.alerts.p99_latency import P99LatencyRule
 from inferwatch.processors.decoding import DecodedMessages, Decoder, decode_messages
+from inferwatch.processors.rules import configured as configured_rules
 from inferwatch.processors.windows.aggregate import WindowAggregate
-from inferwatch.processors.windows.composite import CompositeWindows, DueWindow, WindowSpec
+from inferwatch.processors.windows.composite import CompositeWindows, DueWindow
 from inferwatch.processors.windows.feedback import FeedbackWindows
 from inferwatch.processors.windows.keys import parse_keysets
 from inferwatch.processors.windows.tumbling import TumblingWindows
@@ -110,7 +111,7 @@ class PendingAcks:
         return any(closed_by and p == partition for closed_by, p, _ in self._entries)
 
 
-class MonitoringPipeline:
+class WindowPipeline:
     def __init__(self, settings: Settings, codec: EventCodec):
         self.codec = codec
         self.keysets = parse_keysets(settings.window_keys)
@@ -122,12 +123,10 @@ class MonitoringPipeline:
         self.windows = TumblingWindows(*timing, partitions=partitions, max_series=settings.max_series_per_keyset)
         self.feedback_windows = FeedbackWindows(*timing, partitions=partitions, max_series=settings.max_series_per_keyset)
         self.composite = CompositeWindows(
-            [WindowSpec.parse(text, settings.window_seconds) for text in settings.extra_windows],
+            settings.longer_windows,
             settings.window_seconds, self.windows.lateness_ms,
         )
-        self.p99_rule = P99LatencyRule(
-            settings.alert_p99_latency_ms, settings.alert_min_events, keyset=self.keysets[0].name
-        )
+        self.rules = configured_rules(settings, self.keysets)
         self._touched: dict[int, WindowAggregate] = {}
         self._event_acks, self._feedback_acks = PendingAcks(), PendingAcks()
         self._feedback_changed = False  # feedback arrived since the last live update
@@ -207,33 +206,35 @@ class MonitoringPipeline:
             log.warning("... and %d more dead letters in this take", len(dead_letters) - _LOGGED_DEAD_LETTERS)
 
     def live_update(self, wall_ms: float | None = None) -> LiveUpdate:
-        """Close due windows, evaluate alerts and collect what changed since the last update."""
+        """Close due windows, evaluate the rules and collect what changed since the last update."""
         wall_ms = time.time() * 1000 if wall_ms is None else wall_ms
         touched = list(self._touched.values())
         self._touched.clear()
-        alerts = self.p99_rule.evaluate(touched)
         closed = self.windows.close_due(wall_ms)
-        self.p99_rule.forget_closed(closed)
+        watermark_ms = self.windows.watermark.current(wall_ms)
         self.composite.add_closed_panes(closed)
-        due_windows = self.composite.close_due(self.windows.watermark.current(wall_ms))
+        due_windows = self.composite.close_due(watermark_ms)
         closed_ids = {id(w) for w in closed}
         open_panes = [w for w in touched if id(w) not in closed_ids]
         open_composites = self.composite.open_windows(touched, self.windows.open)
-        counters, self._counters = self._counters, dict.fromkeys(self._counters, 0)
-        overflow = self.windows.take_overflow_counts() | self.feedback_windows.take_overflow_counts()
-        counters.update({f"overflow_events:{keyset}": n for keyset, n in overflow.items()})
-        for alert in alerts:
-            log.warning("ALERT %s", alert.message)
         closed_feedback = self.feedback_windows.close_due(wall_ms)
         open_feedback = list(self.feedback_windows.open.values()) if self._feedback_changed else []
         self._feedback_changed = False
-        ackable = (self._event_acks.release(self.windows.watermark.current(wall_ms))
+        open_windows = [w.snapshot() for w in open_panes + open_composites + open_feedback]
+        # Closed panes carry their state: the longer windows are merged from the finalised ones.
+        closed_windows = ([{**w.snapshot(), "state": w.to_state()} for w in closed]
+                          + [w.snapshot() for w in closed_feedback])
+        alerts = [alert for rule in self.rules for alert in rule.evaluate(open_windows + closed_windows, watermark_ms)]
+        for alert in alerts:
+            log.warning("ALERT %s", alert.message)
+        counters, self._counters = self._counters, dict.fromkeys(self._counters, 0)
+        overflow = self.windows.take_overflow_counts() | self.feedback_windows.take_overflow_counts()
+        counters.update({f"overflow_events:{keyset}": n for keyset, n in overflow.items()})
+        ackable = (self._event_acks.release(watermark_ms)
                    + self._feedback_acks.release(self.feedback_windows.watermark.current(wall_ms)))
         return LiveUpdate(
-            open_windows=[w.snapshot() for w in open_panes + open_composites + open_feedback],
-            # Closed panes carry their state: the longer windows are merged from the finalised ones.
-            closed_windows=[{**w.snapshot(), "state": w.to_state()} for w in closed]
-            + [w.snapshot() for w in closed_feedback],
+            open_windows=open_windows,
+            closed_windows=closed_windows,
             due_windows=due_windows,
             alerts=[a.as_dict() for a in alerts],
             counters=counters,

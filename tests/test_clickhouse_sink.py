@@ -21,8 +21,13 @@ import uuid
 import numpy as np
 import pytest
 
+from inferwatch.processors.aggregators import outputs as aggregator_outputs
+
 from clickhouse_backends import dsn, server_dsn  # noqa: F401 (fixtures)
+from inferwatch.schemas.registry import event_schema
+from inferwatch.schemas.wire import RESOURCE_FIELDS, STATUSES
 from inferwatch.sinks.clickhouse.client import ChdbPathConflict, ClickHouseLocked, connect
+from inferwatch.sinks.clickhouse.rows import event_columns
 from inferwatch.sinks.clickhouse.sink import (
     ALERT_COLUMNS,
     DEAD_LETTER_COLUMNS,
@@ -35,8 +40,9 @@ from inferwatch.sinks.clickhouse.sink import (
     arrow_table_for,
 )
 
+pytestmark = pytest.mark.integration  # embedded chdb (ClickHouse) engine: not in `make unit`
+
 T0_MS = 1_780_000_000_123  # 2026-05-28 20:26:40.123 UTC: not a whole second, to see the ms survive
-RESOURCES = ("gpu_util", "gpu_mem_mb", "cpu_util", "mem_mb")
 
 
 def utc_ms(ms: int) -> dt.datetime:
@@ -71,8 +77,8 @@ def make_events(n: int) -> list[dict]:
             "model_version": "v1", "tenant_id": "acme",
             "user_id": f"u{i}" if full else None, "request_id": f"req-{i}" if full else None,
             "trace_id": f"{i:032x}" if full else None, "span_id": f"{i:016x}" if full else None,
-            "status": ("OK", "ERROR", "TIMEOUT", "FILTERED")[i % 4],
-            "error_type": "RateLimitError" if i % 4 == 1 else None,
+            "status": STATUSES[i % len(STATUSES)],
+            "error_type": "RateLimitError" if STATUSES[i % len(STATUSES)] == "ERROR" else None,
             "latency_ms": 100.5 + i, "ttft_ms": 20.25 if full else None,
             "input_tokens": 10 + i, "output_tokens": 2**31 + i,  # past Int32: it is a UInt32 column
             "cost_usd": 0.001 * i if full else None, "finish_reason": "stop" if full else None,
@@ -88,18 +94,9 @@ def make_events(n: int) -> list[dict]:
     return events
 
 
-def event_columns(events: list[dict]) -> dict[str, list]:
-    columns = {name: [] for name in EVENT_COLUMNS}
-    for event in events:
-        resources = event["resources"] or {}
-        for name in EVENT_COLUMNS:
-            columns[name].append(resources.get(name) if name in RESOURCES else event[name])
-    return columns
-
-
 def expected_row(event: dict) -> dict:
-    row = {name: event[name] for name in EVENT_COLUMNS if name not in RESOURCES}
-    row.update({name: (event["resources"] or {}).get(name) for name in RESOURCES})
+    row = {name: event[name] for name in EVENT_COLUMNS if name not in RESOURCE_FIELDS}
+    row.update({name: (event["resources"] or {}).get(name) for name in RESOURCE_FIELDS})
     row["event_id"] = uuid.UUID(event["event_id"])
     row["ts"] = utc_ms(event["ts"])
     return row
@@ -119,6 +116,22 @@ def test_schema_applies_twice_and_matches_the_column_constants(sink):
         described = [row[0] for row in sink.query(f"DESCRIBE TABLE {table}").rows if row[2] != "EPHEMERAL"]
         # ingested_at is filled by the table, so the sink's column list leaves it out.
         assert [c for c in described if c != "ingested_at"] == list(names), table
+
+
+def test_event_columns_are_the_avro_fields_with_resources_flattened():
+    """EVENT_SPEC is the one Python list of event columns: what producers send (the .avsc) and,
+    above, what is stored (DESCRIBE TABLE) are checked against it."""
+    flattened = []
+    for field in event_schema()["fields"]:
+        flattened += RESOURCE_FIELDS if field["name"] == "resources" else [field["name"]]
+    assert list(EVENT_COLUMNS) == flattened
+
+
+def test_window_rollups_have_a_column_of_the_type_each_stored_aggregator_output_declares(sink):
+    sink.ensure_schema()
+    types = dict(row[:2] for row in sink.query("DESCRIBE TABLE window_rollups").rows)
+    stored = [o for o in aggregator_outputs() if o.stored]
+    assert stored and {o.name: types.get(o.name) for o in stored} == {o.name: o.clickhouse_type for o in stored}
 
 
 # --- events --------------------------------------------------------------------------------------
@@ -181,17 +194,19 @@ def test_event_columns_are_checked_before_inserting():
 # --- rollups, dead letters, alerts ---------------------------------------------------------------
 
 
+SAMPLE_VALUES = {"u64": 2**40 + 1, "f64": 1500.25, "map_u64": {"RateLimitError": 2**33, "OOM": 1},
+                 "map_f64": {"faithfulness": 0.75}}
+
+
 def test_rollups_dead_letters_and_alerts_round_trip(sink):
     window_start_ms = 1_780_000_020_000
     rollup = {
         "window_start": window_start_ms, "window_seconds": 300, "hop_seconds": 60, "keyset": "model",
         "service": "chat", "model": "m", "model_version": "v2", "tenant_id": "", "route": "",
-        "source_partition": -1, "events": 2**40, "ok": 90, "errors": 5, "timeouts": 3, "filtered": 2,
-        "latency_p50_ms": 100.5, "latency_p90_ms": 800.0, "latency_p95_ms": 900.25, "latency_p99_ms": 1500.0,
-        "latency_max_ms": 2500.75, "ttft_p50_ms": None, "ttft_p95_ms": 80.5, "ttft_p99_ms": 99.0,
-        "input_tokens": 12345, "output_tokens": 678, "cost_usd": 1.25,
-        "error_types": {"RateLimitError": 4, "CUDAOutOfMemory": 1}, "quality_means": {"faithfulness": 0.75},
-        "quality_counts": {"faithfulness": 2**33},
+        "source_partition": -1, "events": 2**40,
+        # A value of each registered aggregator's stored outputs, at the edges of its type.
+        **{o.name: SAMPLE_VALUES[o.kind] for o in aggregator_outputs() if o.stored},
+        "latency_p50_ms": None,  # a Nullable output without a value
         "closed_at": T0_MS,
     }
     # Datetimes work as well as epoch ms; numpy scalars as well as Python numbers.
@@ -219,8 +234,10 @@ def test_rollups_dead_letters_and_alerts_round_trip(sink):
         (utc_ms(T0_MS + 1), "llm.inference.v1", 0, 0, "empty message", ""),
     ]
 
-    alert = {"fired_at": T0_MS, "rule": "p99_latency", "service": "chat", "model": "m", "model_version": "v2",
-             "window_start": window_start_ms, "value": 15000.5, "threshold": 10000.0,
+    alert = {"fired_at": T0_MS, "rule": "p99_latency", "keyset": "model", "series": "chat|m|v2",
+             "labels": {"service": "chat", "model": "m", "model_version": "v2"},
+             "service": "chat", "model": "m", "model_version": "v2",
+             "window_start": window_start_ms, "window_seconds": 300, "hop_seconds": 60, "value": 15000.5, "threshold": 10000.0,
              "message": "p99 latency 15000.5 ms > 10000 ms"}
     sink.insert_alerts([alert])
     result = sink.query(f"SELECT {', '.join(ALERT_COLUMNS)} FROM alerts")
@@ -230,8 +247,9 @@ def test_rollups_dead_letters_and_alerts_round_trip(sink):
 
 
 def test_rows_with_missing_or_unknown_keys_are_rejected(sink):
-    row = {"fired_at": T0_MS, "rule": "r", "service": "s", "model": "m", "model_version": "v",
-           "window_start": T0_MS, "value": 1.0, "threshold": 0.5}
+    row = {"fired_at": T0_MS, "rule": "r", "keyset": "k", "series": "s", "labels": {}, "service": "s", "model": "m",
+           "model_version": "v", "window_start": T0_MS, "window_seconds": 60, "hop_seconds": 0, "value": 1.0,
+           "threshold": 0.5}
     with pytest.raises(ValueError, match=r"missing keys \['message'\]"):
         sink.insert_alerts([row])
     with pytest.raises(ValueError, match=r"unknown keys \['window_start_ms'\]"):

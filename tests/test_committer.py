@@ -4,21 +4,22 @@ acks; neither sink holding up the other, nothing lost while one is away."""
 from __future__ import annotations
 
 import asyncio
-import time
 
 import numpy as np
 import pytest
 import redis
 
 from inferwatch.processors.committer import UpdateCommitter
-from inferwatch.processors.pipeline import MonitoringPipeline, RawMessage
+from inferwatch.processors.pipeline import WindowPipeline, RawMessage
 from inferwatch.producers.traffic_model import TrafficModel
 from inferwatch.schemas.registry import local_schema_ids
 from inferwatch.schemas.wire import EventCodec
 from inferwatch.settings import Settings
 from inferwatch.sinks.clickhouse.clickhouse_thread import ClickHouseThread
+from inferwatch.sinks.clickhouse.window_sink import ClickHouseWindows
 from inferwatch.sinks.redis.live_state import COUNTERS, LiveStateWriter, window_key
 from redis_server import RedisServer
+from waiting import until
 
 T0 = 1_700_000_040_000
 CODEC = EventCodec(local_schema_ids())
@@ -62,12 +63,12 @@ class Harness:
     """A pipeline fed one minute of events per `minute()`, and a committer that records its acks."""
 
     def __init__(self, settings, redis_url, clickhouse, max_pending_rows=1_000):
-        self.pipeline = MonitoringPipeline(settings, CODEC)
+        self.pipeline = WindowPipeline(settings, CODEC)
         self.live_state = LiveStateWriter(redis_url, 3600, 7200)
         self.acked: list[object] = []
         self.clickhouse = clickhouse
-        self.committer = UpdateCommitter(self.live_state, clickhouse, self.pipeline.composite, self._ack,
-                                         max_pending_rows)
+        self.committer = UpdateCommitter(self.live_state, [ClickHouseWindows(clickhouse)], clickhouse,
+                                         self.pipeline.composite, self._ack, max_pending_rows)
         self.minutes = 0
         self.sent = 0
 
@@ -89,13 +90,6 @@ class Harness:
         rows = self.clickhouse.real.submit(self.clickhouse.sink.query,
                                            "SELECT sum(events) FROM window_rollups WHERE keyset = 'model'").result().rows
         return rows[0][0]
-
-
-async def until(what, condition, timeout_s=60):
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.05)
 
 
 def test_live_windows_reach_redis_while_clickhouse_is_away_and_rollups_follow_it_back(settings, redis_server, clickhouse):
@@ -220,7 +214,7 @@ def test_dead_letter_rows_queued_while_an_insert_is_in_flight_are_inserted_too(s
 
     async def scenario():
         late = AnswersLate(clickhouse)
-        committer = UpdateCommitter(LiveStateWriter(redis_server.url, 3600, 7200), late, None, None, 1_000)
+        committer = UpdateCommitter(LiveStateWriter(redis_server.url, 3600, 7200), [], late, None, None, 1_000)
         task = asyncio.create_task(committer.run_clickhouse())
         committer.queue_dead_letters([row(1)])
         await until("the first insert to be in", lambda: late.answered == 1)

@@ -22,6 +22,7 @@ from confluent_kafka import Consumer
 
 from clickhouse_backends import server_database
 from inferwatch.deploy.local_stack import create_topics
+from inferwatch.processors.aggregators import outputs as aggregator_outputs
 from inferwatch.producers.publisher import EventPublisher
 from inferwatch.producers.traffic_model import TrafficModel
 from inferwatch.query import query_worker
@@ -36,7 +37,8 @@ from exact import (
     make_feedback,
     window_series,
 )
-from workers import Worker, wait_for
+from waiting import wait_for
+from workers import Worker
 from inferwatch.schemas.registry import local_schema_ids
 from inferwatch.schemas.wire import EventCodec
 
@@ -281,3 +283,42 @@ def test_query_pack_runs_through_the_worker_that_owns_chdb(pipeline_settings, wo
     rows = json.loads(result.stdout)
     assert sum(r["requests"] for r in rows) == N_EVENTS
     assert sum(r["total_input_tokens"] for r in rows) == sum(e["input_tokens"] for e in produced)
+
+
+def test_every_aggregator_output_reaches_redis_window_rollups_and_status(pipeline_settings, worker, produced):
+    """The writers derive their fields and columns from the registered aggregators
+    (processors/aggregators/): each output of a closed model window is in its Redis hash and,
+    when stored, in its window_rollups row with the same value; the shown ones are columns of
+    `inferwatch status --windows`."""
+    _, web_url, _ = worker
+    client = redis.Redis.from_url(pipeline_settings.resolved_redis_url)
+    scalar = [o for o in aggregator_outputs() if not o.is_map]
+
+    def closed_model_pane():
+        return next((w for w in read_windows(client, limit=2000) if w["state"] == "closed" and w["keyset"] == "model"
+                     and w["window_seconds"] == str(WINDOW_S) and w["hop_seconds"] == "0"
+                     and int(w["events"]) >= 100), None)
+
+    pane = wait_for("a closed model pane in Redis", closed_model_pane)
+    # The traffic model streams its OK responses, with many output tokens: every output has a value.
+    assert {o.name for o in scalar} <= pane.keys()
+    stored = [o.name for o in scalar if o.stored]
+
+    def its_rollup():
+        columns, rows = query_worker(
+            web_url, f"SELECT {', '.join(stored)} FROM window_rollups WHERE keyset = 'model' "
+            "AND toUnixTimestamp(window_start) * 1000 = {start:UInt64} AND service = {service:String} "
+            "AND model = {model:String} AND model_version = {version:String} "
+            f"AND window_seconds = {WINDOW_S} AND hop_seconds = 0",
+            {"start": int(pane["window_start_ms"]), "service": pane["service"], "model": pane["model"],
+             "version": pane["model_version"]})
+        return dict(zip(columns, rows[0])) if rows else None
+
+    row = wait_for("that pane's row in window_rollups", its_rollup)
+    assert {name: row[name] for name in stored} == {name: pytest.approx(float(pane[name]), rel=1e-12) for name in stored}
+
+    result = subprocess.run([sys.executable, "-m", "inferwatch.cli", "--state-dir", str(pipeline_settings.state_dir),
+                             "status", "--windows", "--keyset", "model"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    header = next(line for line in result.stdout.splitlines() if line.startswith("window"))
+    assert [o.name for o in scalar if o.shown] == [c for c in header.split() if c in {o.name for o in scalar}]

@@ -3,7 +3,7 @@
 import numpy as np
 
 from exact import make_feedback
-from inferwatch.processors.pipeline import MonitoringPipeline, RawMessage
+from inferwatch.processors.pipeline import WindowPipeline, RawMessage
 from inferwatch.producers.scenarios import Scenario
 from inferwatch.producers.traffic_model import TrafficModel
 from inferwatch.schemas.registry import local_schema_ids
@@ -21,7 +21,7 @@ def messages(codec, batches, partition=0):
 
 def test_bad_messages_become_dead_letters_and_good_ones_still_count():
     codec = EventCodec(local_schema_ids())
-    pipeline = MonitoringPipeline(Settings(kafka_partitions=1), codec)
+    pipeline = WindowPipeline(Settings(kafka_partitions=1), codec)
     events = TrafficModel(seed=2).events(np.arange(300, dtype=np.int64) + T0)
     batch = messages(codec, [events[:150], events[150:]])
     bad = [RawMessage("events", 0, 7, None, None), RawMessage("events", 0, 8, b"k", b"garbage!")]
@@ -43,7 +43,7 @@ def test_bad_messages_become_dead_letters_and_good_ones_still_count():
 def test_p99_alert_fires_once_for_the_regressed_model_only():
     codec = EventCodec(local_schema_ids())
     settings = Settings(kafka_partitions=1, alert_p99_latency_ms=10_000, alert_min_events=50)
-    pipeline = MonitoringPipeline(settings, codec)
+    pipeline = WindowPipeline(settings, codec)
     regression = Scenario("latency-regression", "llama-3.1-8b-chat-ft", from_ts_ms=T0, factor=4.0)
     events = TrafficModel(seed=3).events(np.sort(T0 + np.arange(3000, dtype=np.int64) * 10), regression)
     pipeline.process(messages(codec, [events[:1500]]), wall_ms=0)
@@ -57,7 +57,7 @@ def test_p99_alert_fires_once_for_the_regressed_model_only():
 
 def test_a_message_is_committable_only_once_its_windows_are_closed():
     codec = EventCodec(local_schema_ids())
-    pipeline = MonitoringPipeline(Settings(kafka_partitions=1, allowed_lateness_seconds=0,
+    pipeline = WindowPipeline(Settings(kafka_partitions=1, allowed_lateness_seconds=0,
                                            partition_idle_seconds=1, extra_windows=[]), codec)
     events = TrafficModel(seed=5).events(np.arange(100, dtype=np.int64) * 100 + T0)  # all in one pane
     tokens = [object(), object()]
@@ -73,7 +73,7 @@ def test_a_message_is_committable_only_once_its_windows_are_closed():
 
 def test_feedback_is_committable_once_its_window_closes_and_each_window_says_its_ratio():
     codec = EventCodec(local_schema_ids())
-    pipeline = MonitoringPipeline(Settings(kafka_partitions=1, allowed_lateness_seconds=0,
+    pipeline = WindowPipeline(Settings(kafka_partitions=1, allowed_lateness_seconds=0,
                                            partition_idle_seconds=1), codec)
     feedback = make_feedback(40, T0, 30_000)  # all in one pane
     batch = [RawMessage("feedback", 0, i, b"k", codec.encode_feedback(f), ack_token=object())

@@ -55,8 +55,9 @@ def window_sums(windows):
     for w in windows:
         total = out.setdefault((w.series, w.window_start_ms),
                                {"events": 0, "input_tokens": 0, "output_tokens": 0, "cost_usd": 0.0})
+        snapshot = w.snapshot()
         for name in total:
-            total[name] += getattr(w, name)
+            total[name] += snapshot[name]
     return out
 
 

@@ -21,6 +21,8 @@ from inferwatch.processors.windows.watermark import PartitionWatermark, pop_clos
 KEYSET = "feedback"
 FIELDS = ("service", "model")
 OVERFLOW_SERIES = (OVERFLOW_VALUE, OVERFLOW_VALUE)
+# The snapshot's per-name maps -> their Redis hash fields, the name in place of {}.
+REDIS_MAP_FIELDS = {"eval_sums": "eval:{}:sum", "eval_counts": "eval:{}:count"}
 
 
 @dataclass

@@ -21,7 +21,7 @@ from functools import cache
 
 import numpy as np
 
-from inferwatch.processors.event_batch import STATUS_CODE, EventBatch, KeyedSeries
+from inferwatch.processors.event_batch import EventBatch, KeyedSeries
 from inferwatch.processors.windows.aggregate import WindowAggregate
 from inferwatch.processors.windows.keys import KeySet, SeriesKey
 from inferwatch.processors.windows.watermark import PartitionWatermark, pop_closed
@@ -156,25 +156,7 @@ class TumblingWindows:
                                                           source_partition=source_partition)
                 open_series = self._open_series.setdefault(key[0].keyset, {})
                 open_series[key[0]] = open_series.get(key[0], 0) + 1
-            window.events += run.size
-            window.partitions.add(partition)
-            window.status_counts += np.bincount(batch.status[run], minlength=len(STATUS_CODE))
-            window.input_tokens += int(batch.input_tokens[run].sum())
-            window.output_tokens += int(batch.output_tokens[run].sum())
-            window.cost_usd += float(np.nansum(batch.cost_usd[run]))
-            if source_partition is None:  # percentiles only for whole series
-                window.latency_sketch.add_many(batch.latency_ms[run])
-                ttft = batch.ttft_ms[run]
-                window.ttft_sketch.add_many(ttft[~np.isnan(ttft)])
-            failed = batch.error_type[run]
-            failed = failed[failed != None]  # noqa: E711 (elementwise on an object array)
-            if failed.size:
-                for name, n in zip(*np.unique(failed.astype(str), return_counts=True)):
-                    window.error_types[name] = window.error_types.get(name, 0) + int(n)
-            for i in run.tolist():
-                for name, value in batch.quality_scores[i].items():  # empty for most events
-                    window.quality_sums[name] = window.quality_sums.get(name, 0.0) + value
-                    window.quality_counts[name] = window.quality_counts.get(name, 0) + 1
+            window.add(batch, run, partition)
             touched.append(window)
         return touched
 

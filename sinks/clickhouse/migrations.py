@@ -4,6 +4,10 @@
 are idempotent, so one interrupted half-way is simply run again; its version is recorded in
 `schema_migrations` only after all of them succeeded.
 
+The rollup columns follow the registered aggregators (processors/aggregators/): a new aggregator's
+stored outputs are added to `window_rollups` by `apply_rollup_columns`, so adding a metric needs no
+migration file. (Changing an existing output's type still does.)
+
 The raw events' TTL is configuration, not schema (`clickhouse_events_ttl_days`): `apply_events_ttl`
 sets it at start-up when it differs from the table's.
 """
@@ -12,6 +16,8 @@ from __future__ import annotations
 
 import re
 from importlib import resources
+
+from inferwatch.processors.aggregators import outputs as aggregator_outputs
 
 _NAME = re.compile(r"^(\d{3})_([a-z0-9_]+)\.sql$")
 _TTL_DAYS = re.compile(r"TTL toDateTime\(ts\) \+ toIntervalDay\((\d+)\)")
@@ -61,6 +67,23 @@ def apply_migrations(client) -> list[int]:
         client.insert("schema_migrations", [[version, name]], column_names=["version", "name"])
         applied.append(version)
     return applied
+
+
+def apply_rollup_columns(client) -> list[str]:
+    """Add to window_rollups the stored outputs of the registered aggregators it lacks, each after
+    the one before it; returns the columns added."""
+    existing = {row[0] for row in client.query(
+        "SELECT name FROM system.columns WHERE database = currentDatabase() AND table = 'window_rollups'").result_rows}
+    added, previous = [], "events"
+    for output in aggregator_outputs():
+        if not output.stored:
+            continue
+        if output.name not in existing:
+            client.command(f"ALTER TABLE window_rollups ADD COLUMN IF NOT EXISTS {output.name} "
+                           f"{output.clickhouse_type} AFTER {previous}")
+            added.append(output.name)
+        previous = output.name
+    return added
 
 
 def events_ttl_days(client) -> int:

@@ -5,17 +5,17 @@ from __future__ import annotations
 import time
 
 from inferwatch.processors.windows.keys import KEY_FIELDS
-from inferwatch.sinks.clickhouse.sink import EVENT_COLUMNS, FEEDBACK_ROLLUP_COLUMNS, ROLLUP_COLUMNS
+from inferwatch.schemas.wire import RESOURCE_FIELDS
+from inferwatch.sinks.clickhouse.sink import ALERT_COLUMNS, EVENT_COLUMNS, FEEDBACK_ROLLUP_COLUMNS, ROLLUP_COLUMNS
 
-_RESOURCE_FIELDS = ("gpu_util", "gpu_mem_mb", "cpu_util", "mem_mb")
-_EVENT_FIELDS = [name for name in EVENT_COLUMNS if name not in _RESOURCE_FIELDS]
+_EVENT_FIELDS = [name for name in EVENT_COLUMNS if name not in RESOURCE_FIELDS]
 
 
 def event_columns(events: list[dict]) -> dict[str, list]:
-    """Decoded Avro events (ts in epoch ms) as columns, the nested `resources` record flattened."""
+    """Decoded Avro events (ts in epoch ms) as EVENT_COLUMNS, the nested `resources` record flattened."""
     columns = {name: [e[name] for e in events] for name in _EVENT_FIELDS}
     resources = [e["resources"] or {} for e in events]
-    for name in _RESOURCE_FIELDS:
+    for name in RESOURCE_FIELDS:
         columns[name] = [r.get(name) for r in resources]
     return columns
 
@@ -38,7 +38,8 @@ def _closed_window_row(window: dict, columns: tuple[str, ...]) -> dict:
 
 
 def alert_row(alert: dict) -> dict:
-    row = {k: v for k, v in alert.items() if k not in ("window_start_ms", "fired_at_ms")}
-    row["window_start"] = alert["window_start_ms"]
-    row["fired_at"] = alert["fired_at_ms"]
+    """An alert (Alert.as_dict) as an alerts row: the model series' fields from its labels, else ''."""
+    row = {name: alert[name] for name in ALERT_COLUMNS if name in alert}
+    row.update({name: alert["labels"].get(name, "") for name in ("service", "model", "model_version")},
+               window_start=alert["window_start_ms"], fired_at=alert["fired_at_ms"])
     return row

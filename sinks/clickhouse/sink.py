@@ -26,10 +26,11 @@ from typing import Any, NamedTuple
 import numpy as np
 import pyarrow as pa
 
+from inferwatch.processors.aggregators import outputs as aggregator_outputs
 from inferwatch.schemas.validation import EventLimits
 from inferwatch.sinks.clickhouse.client import connect
 from inferwatch.sinks.clickhouse.event_intake import ensure_intake
-from inferwatch.sinks.clickhouse.migrations import apply_events_ttl, apply_migrations
+from inferwatch.sinks.clickhouse.migrations import apply_events_ttl, apply_migrations, apply_rollup_columns
 
 _TIME = pa.timestamp("ms", tz="UTC")
 
@@ -40,7 +41,8 @@ class Column(NamedTuple):
     nullable: bool = False
 
 
-# Ordered as in migrations/001_initial.sql (tests/test_clickhouse_sink.py compares them with DESCRIBE TABLE).
+# The one Python list of the event columns: the .avsc's fields with `resources` flattened, ordered
+# as in migrations/ (tests/test_clickhouse_sink.py checks it against both, the table by DESCRIBE TABLE).
 # `ingested_at` is left out: the table fills it in.
 EVENT_SPEC = (
     Column("event_id", "uuid"), Column("ts", "time"),
@@ -58,20 +60,15 @@ EVENT_SPEC = (
     Column("mem_mb", "f64", True),
     Column("prompt_text", "str", True), Column("response_text", "str", True), Column("attributes", "map_str"),
 )
-# With migration 004's columns where its AFTER clauses put them.
+# The window's key (migration 004's columns where its AFTER clauses put them), then a column per
+# stored output of the registered aggregators (processors/aggregators/: migrations 001 and 004
+# created the first ones, migrations.apply_rollup_columns adds the others), then closed_at.
 ROLLUP_SPEC = (
     Column("window_start", "time"), Column("window_seconds", "u32"), Column("hop_seconds", "u32"),
     Column("keyset", "lc"),
     Column("service", "lc"), Column("model", "lc"), Column("model_version", "lc"), Column("tenant_id", "lc"),
-    Column("route", "lc"), Column("source_partition", "i32"),
-    Column("events", "u64"), Column("ok", "u64"), Column("errors", "u64"), Column("timeouts", "u64"),
-    Column("filtered", "u64"),
-    Column("latency_p50_ms", "f64", True), Column("latency_p90_ms", "f64", True),
-    Column("latency_p95_ms", "f64", True), Column("latency_p99_ms", "f64", True),
-    Column("latency_max_ms", "f64", True),
-    Column("ttft_p50_ms", "f64", True), Column("ttft_p95_ms", "f64", True), Column("ttft_p99_ms", "f64", True),
-    Column("input_tokens", "u64"), Column("output_tokens", "u64"), Column("cost_usd", "f64"),
-    Column("error_types", "map_u64"), Column("quality_means", "map_f64"), Column("quality_counts", "map_u64"),
+    Column("route", "lc"), Column("source_partition", "i32"), Column("events", "u64"),
+    *(Column(o.name, o.kind, o.nullable) for o in aggregator_outputs() if o.stored),
     Column("closed_at", "time"),
 )
 FEEDBACK_ROLLUP_SPEC = (  # migrations/005_feedback_rollups.sql
@@ -85,10 +82,11 @@ DEAD_LETTER_SPEC = (
     Column("received_at", "time"), Column("topic", "lc"), Column("partition", "i32"), Column("offset", "i64"),
     Column("reason", "str"), Column("payload", "bytes"),
 )
-ALERT_SPEC = (
-    Column("fired_at", "time"), Column("rule", "lc"),
-    Column("service", "lc"), Column("model", "lc"), Column("model_version", "lc"),
-    Column("window_start", "time"), Column("value", "f64"), Column("threshold", "f64"), Column("message", "str"),
+ALERT_SPEC = (  # with migration 006's columns
+    Column("fired_at", "time"), Column("rule", "lc"), Column("keyset", "lc"), Column("series", "str"),
+    Column("labels", "map_str"), Column("service", "lc"), Column("model", "lc"), Column("model_version", "lc"),
+    Column("window_start", "time"), Column("window_seconds", "u32"), Column("hop_seconds", "u32"),
+    Column("value", "f64"), Column("threshold", "f64"), Column("message", "str"),
 )
 DRIFT_SPEC = (
     Column("ts", "time"), Column("window_start", "time"), Column("window_seconds", "u32"),
@@ -131,10 +129,11 @@ class ClickHouseSink:
         self._client = connect(dsn)
 
     def ensure_schema(self, events_ttl_days: int = 0, limits: EventLimits | None = None) -> list[int]:
-        """Apply the migrations not applied yet, the raw events' TTL (0 = none; see
-        migrations.py) and, given the limits of a valid event, the raw events' intake
-        (event_intake.py); returns the migration versions applied now."""
+        """Apply the migrations not applied yet, the rollup columns of aggregators added since,
+        the raw events' TTL (0 = none; see migrations.py) and, given the limits of a valid event,
+        the raw events' intake (event_intake.py); returns the migration versions applied now."""
         applied = apply_migrations(self._client)
+        apply_rollup_columns(self._client)
         apply_events_ttl(self._client, events_ttl_days)
         if limits is not None:
             ensure_intake(self._client, limits)

@@ -1,47 +1,25 @@
 """Live window state and alerts in Redis, for dashboards and the alert engine.
 
-Key layout (documented in the README, "Live state in Redis"):
-- ``iw:window:<keyset>:<window_seconds>[/<hop_seconds>]:<series>:<window_start_ms>[:p<partition>]``
-  hash (the hop only for hopping windows; <series> is the key set's field values joined by ``|``,
-  with ``%``, ``|`` and ``:`` inside a value percent-encoded (SeriesKey.label), e.g.
-  ``iw:window:model:60:chat-api|llama-3.1-8b|v7:1763812920000``; the partition only for the
-  per-partition parts of a key set that spans partitions, which readers add up, see
-  processors/windows/keys.py) with ``keyset``, ``series``, the key set's fields by name
-  (service, model, ...), ``source_partition`` (-1: whole series) and the window's metrics (see WindowAggregate.snapshot; counts per error type as ``error_type:<name>``,
-  quality scores as ``quality:<name>:mean`` / ``quality:<name>:count``) plus ``state``
-  (open|closed) and ``updated_at_ms``; expires after ``redis_window_ttl_seconds``.
-- ``<window key>:state`` string: a closed pane's counts and sketches (JSON), which the longer
-  windows are merged from, whichever worker finalised the pane; expires after
-  ``state_ttl_seconds`` (the window TTL plus the longest window).
-- ``iw:windows`` sorted set of those keys scored by window start, to list recent windows.
-- ``iw:alerts`` stream of alert records (capped, approximately, at 10,000 entries).
-- ``iw:counters`` hash of pipeline counters (events, batch_messages, dead_letters, late_events).
-- ``iw:late`` hash: events that arrived after their window closed, per ``<keyset>:<series>``
-  (they are in no window, and stored raw in ClickHouse like every event); recent counts only: it
-  expires ``redis_window_ttl_seconds`` after the last late event.
-- ``iw:handoff:<app_id>:<events topic>:<partition>`` string (JSON): written when a worker's
-  partition is revoked, read by its next owner: the closed panes it kept for that partition's
-  streams, the longer windows already emitted, the partition's event-time clock and whether it
-  held messages feeding open windows, so the longer windows still open at a rebalance are
-  finalised by the new owner (pipeline.handoff).
-- ``iw:sink`` hash: the ClickHouse sink's backlog and counts, written by the sink itself
-  (see sinks/clickhouse/kafka_sink.py).
+The key layout (every key, its type, content and expiry) is documented in docs/redis-keys.md:
+keep that page in step with the key names and the writes below.
 
 All writes of one update go out in one pipeline: one round trip per batch, never per event.
 Several workers may share one Redis: a window is finalised by the first worker that closes it
-(``<window key>:final`` holds that worker's id, then ``written`` once its rollup is in
-ClickHouse; a claim left unwritten by a worker whose heartbeat ``iw:worker:<id>`` expired is
-taken over) and a closed window is never overwritten by an open partial.
+(``<window key>:final``, see claim_closed / mark_written; a claim left unwritten by a worker whose
+heartbeat ``iw:worker:<id>`` expired is taken over) and a closed window is never overwritten by an
+open partial (_WRITE_IF_OPEN).
 """
 
 from __future__ import annotations
 
 import json
-import os
-import socket
 import time
 
 import redis
+
+from inferwatch.processes import worker_id
+from inferwatch.processors.aggregators import outputs as aggregator_outputs
+from inferwatch.processors.windows.feedback import REDIS_MAP_FIELDS as FEEDBACK_MAP_FIELDS
 
 WINDOW_PREFIX = "iw:window"
 WINDOW_INDEX = "iw:windows"
@@ -54,11 +32,9 @@ WORKER_PREFIX = "iw:worker"
 ALERT_STREAM_MAXLEN = 10_000
 
 
-# A snapshot's per-name maps -> hash fields, the name in place of {}.
-_NESTED_FIELDS = {
-    "error_types": "error_type:{}", "quality_means": "quality:{}:mean", "quality_counts": "quality:{}:count",
-    "eval_sums": "eval:{}:sum", "eval_counts": "eval:{}:count",
-}
+# A snapshot's per-name maps -> hash fields, the name in place of {}: the aggregators' map
+# outputs, and the feedback windows'.
+_NESTED_FIELDS = {o.name: o.redis_fields for o in aggregator_outputs() if o.is_map} | FEEDBACK_MAP_FIELDS
 
 
 def _redis_fields(snapshot: dict) -> dict:
@@ -126,7 +102,7 @@ class LiveStateWriter:
         self.heartbeat_ms = max(1, int(heartbeat_seconds * 1000))
         self._write_if_open = self.client.register_script(_WRITE_IF_OPEN)
         self._claim = self.client.register_script(_CLAIM)
-        self.worker_id = f"{socket.gethostname()}:{os.getpid()}"
+        self.worker_id = worker_id()
 
     def claim_closed(self, closed_windows: list[dict]) -> tuple[list[dict], list[dict]]:
         """(the closed windows this worker finalises, those a live worker holds unwritten).
@@ -183,8 +159,8 @@ class LiveStateWriter:
         if open_windows or closed_windows:
             # Keys in the index expire with their hashes; trim the index on the same horizon.
             pipe.zremrangebyscore(WINDOW_INDEX, "-inf", now_ms - self.window_ttl_seconds * 1000)
-        for alert in alerts:
-            pipe.xadd(ALERT_STREAM, alert, maxlen=ALERT_STREAM_MAXLEN, approximate=True)
+        for alert in alerts:  # the labels are fields of their own (Alert.as_dict)
+            pipe.xadd(ALERT_STREAM, {k: v for k, v in alert.items() if k != "labels"}, maxlen=ALERT_STREAM_MAXLEN, approximate=True)
         for hash_name, increments in ((COUNTERS, counters), (LATE_EVENTS, late_by_series)):
             for name, increment in increments.items():
                 if increment:
@@ -196,7 +172,7 @@ class LiveStateWriter:
 
 
     def write_handoffs(self, name: str, handoffs: dict[int, dict]) -> None:
-        """Per partition, what its next owner needs (MonitoringPipeline.handoff), under
+        """Per partition, what its next owner needs (WindowPipeline.handoff), under
         ``iw:handoff:<name>:<partition>``; kept as long as the pane states it refers to."""
         pipe = self.client.pipeline(transaction=False)
         for partition, handoff in handoffs.items():
