@@ -35,6 +35,8 @@ if [ ! -x .venv/bin/python ]; then
   .venv/bin/python -m pip install -q --upgrade pip
 fi
 if [ ! -f .venv/.installed ] || [ pyproject.toml -nt .venv/.installed ]; then
+  # dev = the worker extra (Faust, Redis, ClickHouse, ...) + the test tools: everything `make test`
+  # and `make demo` need. A plain `pip install inferwatch` is the producer SDK only (pyproject.toml).
   step "pip install -e '.[dev]' (first run: a few minutes; log in .venv/pip-install.log)"
   # setuptools' build warnings would bury the output; the log is shown if the install fails.
   if ! .venv/bin/python -m pip install -e '.[dev]' > .venv/pip-install.log 2>&1; then

@@ -2,13 +2,49 @@
 
 from __future__ import annotations
 
+import functools
+import importlib.util
 import sys
 
 import click
 
+# Module level: only what a plain `pip install inferwatch` (the SDK, no extra) has, so that `--help`,
+# `scenarios` and `simulate` work there. Every other command imports its modules inside itself.
 from inferwatch.producers.scenarios import SCENARIOS
 from inferwatch.producers.traffic_model import FLEET
 from inferwatch.settings import Settings, StackNotRunning
+
+# The import names of the `worker` extra's requirements (pyproject.toml); tests/test_packaging.py
+# checks that every requirement of the extra has one here.
+WORKER_MODULES = frozenset({
+    "faust", "aiokafka", "yarl", "cramjam", "redis", "hiredis", "clickhouse_connect", "chdb", "pandas",
+    "pyarrow", "uvloop",
+})
+WORKER_EXTRA_MESSAGE = "this command needs the worker extra: pip install 'inferwatch[worker]'"
+
+
+def _worker_extra_missing(exc: ImportError) -> bool:
+    return isinstance(exc, ModuleNotFoundError) and (exc.name or "").partition(".")[0] in WORKER_MODULES
+
+
+def _needs_worker(command):
+    """For a command that needs the worker extra: say so, instead of a traceback, in an SDK-only
+    install. Checked before the command starts (`up` must not start half the stack first), and
+    again for an import that fails on the way."""
+
+    @functools.wraps(command)
+    def checked(*args, **kwargs):
+        absent = sorted(name for name in WORKER_MODULES if importlib.util.find_spec(name) is None)
+        if absent:
+            raise click.ClickException(f"{WORKER_EXTRA_MESSAGE} (not installed: {', '.join(absent)})")
+        try:
+            return command(*args, **kwargs)
+        except ImportError as exc:
+            if _worker_extra_missing(exc):
+                raise click.ClickException(f"{WORKER_EXTRA_MESSAGE} ({exc})") from exc
+            raise
+
+    return checked
 
 
 def _settings(ctx: click.Context) -> Settings:
@@ -27,13 +63,14 @@ def main(ctx: click.Context, state_dir: str | None) -> None:
     """Streaming monitoring for LLM inference: Kafka -> Faust -> Redis + ClickHouse.
 
     Settings come from INFERWATCH_* environment variables and the TOML file named by
-    INFERWATCH_CONFIG (default ./inferwatch.toml); see the README's Configuration table.
+    INFERWATCH_CONFIG (default ./inferwatch.toml); see docs/configuration.md.
     """
     ctx.obj = Settings(**({"state_dir": state_dir} if state_dir else {}))
 
 
 @main.command()
 @click.pass_context
+@_needs_worker
 def up(ctx: click.Context) -> None:
     """Start the local Kafka broker (KRaft) and redis-server on free loopback ports."""
     from inferwatch.deploy import local_stack
@@ -44,6 +81,7 @@ def up(ctx: click.Context) -> None:
 
 @main.command()
 @click.pass_context
+@_needs_worker
 def down(ctx: click.Context) -> None:
     """Stop what `up` (and a worker the demo started) started, by PID, and nothing else."""
     from inferwatch.deploy import local_stack
@@ -56,6 +94,7 @@ def down(ctx: click.Context) -> None:
 @click.option("--keyset", default=None, metavar="NAME",
               help="With --windows: only this key set's windows (see the window_keys setting).")
 @click.pass_context
+@_needs_worker
 def status(ctx: click.Context, windows: bool, keyset: str | None) -> None:
     """Say what runs where, the pipeline's counters and ClickHouse backlog (and, with --windows,
     the latest window metrics)."""
@@ -81,6 +120,7 @@ def status(ctx: click.Context, windows: bool, keyset: str | None) -> None:
 
 @main.command()
 @click.pass_context
+@_needs_worker
 def worker(ctx: click.Context) -> None:
     """Run the stream processor (Faust worker) in the foreground."""
     from inferwatch.processors.worker import run_worker
@@ -124,6 +164,7 @@ def simulate(ctx, rate, duration, time_scale, scenario, scenario_model, factor, 
 @click.option("--model", default=None, help="Serve the whole trace with this model (default: the modelled fleet).")
 @click.option("--seed", type=int, default=None, help="Random seed of the serving model.")
 @click.pass_context
+@_needs_worker
 def replay(ctx, trace: str | None, speed: float, service: str | None, model: str | None, seed: int | None) -> None:
     """Replay a real trace (arrival times, token counts); latency/status/cost are modelled.
 
@@ -144,6 +185,7 @@ def replay(ctx, trace: str | None, speed: float, service: str | None, model: str
 
 @main.command("cluster-ddl")
 @click.option("--cluster", default="{cluster}", show_default=True, help="Cluster name (default: the macro).")
+@_needs_worker
 def cluster_ddl(cluster: str) -> None:
     """Print the cluster variant of the tables (Replicated*MergeTree + Distributed, ON CLUSTER)."""
     from inferwatch.sinks.clickhouse.cluster import cluster_ddl as ddl
@@ -164,6 +206,7 @@ def scenarios() -> None:
               show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
 @click.pass_context
+@_needs_worker
 def sql(ctx, query: str, output_format: str, as_json: bool) -> None:
     """Run SQL on ClickHouse: through the running worker when it owns the embedded database."""
     from inferwatch.tables import format_result
@@ -183,6 +226,7 @@ def sql(ctx, query: str, output_format: str, as_json: bool) -> None:
 @click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True, help="Rows of ranked lists.")
 @click.option("--json", "as_json", is_flag=True, help="JSON rows instead of a table (for scripts).")
 @click.pass_context
+@_needs_worker
 def query(ctx, name: str | None, since: str, model: str, limit: int, as_json: bool) -> None:
     """Run a named query of the analyst's pack (no NAME: list them).
 
@@ -211,6 +255,7 @@ def query(ctx, name: str | None, since: str, model: str, limit: int, as_json: bo
 @click.option("--time-scale", type=float, default=5.0, show_default=True,
               help="Event time per wall second (5 = five 1-minute windows in a minute).")
 @click.pass_context
+@_needs_worker
 def demo(ctx, rate: float, duration: float, time_scale: float) -> None:
     """Start the stack, run the pipeline on modelled traffic with a latency regression, query it."""
     from inferwatch.demo import run_demo
@@ -224,6 +269,11 @@ def run() -> None:
     except StackNotRunning as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
+    except ImportError as exc:
+        if not _worker_extra_missing(exc):
+            raise
+        click.echo(f"error: {WORKER_EXTRA_MESSAGE} ({exc})", err=True)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,21 @@ from inferwatch.deploy import local_stack
 from inferwatch.settings import Settings
 
 
+# Fixtures that start a real component: the session's Kafka + redis-server (`stack`), a redis-server of
+# a test's own (test_committer, test_live_state), an embedded chdb engine or a ClickHouse server
+# (`dsn` of clickhouse_backends.py, `clickhouse` of test_event_validation and test_committer). A test
+# using one, even through another fixture, is marked `integration`, so `make unit`
+# (`-m "not integration and not install"`) starts none. Modules that open chdb without a fixture
+# carry `pytestmark = pytest.mark.integration` themselves.
+REAL_COMPONENT_FIXTURES = frozenset({"stack", "redis_server", "redis_url", "dsn", "clickhouse"})
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if REAL_COMPONENT_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.integration)
+
+
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory):
     """A real local stack (Kafka KRaft + redis-server) in a fresh state dir, for the session."""
