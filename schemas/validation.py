@@ -295,5 +295,5 @@ def _num(x: float) -> str:
 
 
 def rules_markdown(limits: EventLimits) -> str:
-    """The README's list of what a valid event is, at these limits."""
+    """The list of what a valid event is (docs/architecture.md), at these limits."""
     return "\n".join(f"- {rule.text}" for rule in event_rules(limits))

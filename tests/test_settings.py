@@ -1,19 +1,14 @@
-from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
 
-from inferwatch.settings import Settings, StackNotRunning, settings_markdown_table
+from inferwatch.settings import Settings, StackNotRunning
+from inferwatch.settings_doc import settings_markdown
 
-README = Path(__file__).resolve().parents[1] / "README.md"
-
-
-def test_readme_configuration_table_matches_settings():
-    text = README.read_text()
-    start = text.index("<!-- settings-table")
-    start = text.index("\n", start) + 1
-    end = text.index("<!-- end settings-table -->")
-    assert text[start:end].strip() == settings_markdown_table()
+def test_settings_doc_covers_every_field():
+    text = settings_markdown()
+    for name in Settings.model_fields:
+        assert f"| `{name}` | `INFERWATCH_{name.upper()}` |" in text
 
 
 def test_env_overrides_config_file_overrides_default(tmp_path, monkeypatch):
