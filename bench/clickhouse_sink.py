@@ -37,7 +37,7 @@ from inferwatch.schemas.registry import event_schema  # noqa: E402
 from inferwatch.sinks.clickhouse.event_intake import message_record  # noqa: E402
 from inferwatch.sinks.clickhouse.kafka_sink import EVENTS, ClickHouseEventSink  # noqa: E402
 from inferwatch.sinks.clickhouse.rows import event_columns  # noqa: E402
-from inferwatch.sinks.clickhouse.sink import arrow_table_for  # noqa: E402
+from inferwatch.sinks.clickhouse.tables import arrow_table_for  # noqa: E402
 
 ARROW_BATCH_ROWS = 50_000
 
@@ -62,7 +62,7 @@ def main() -> None:
         produce_all(producer, settings.events_topic, messages)
 
         clickhouse = ClickHouseThread(settings)
-        chdb = clickhouse.sink
+        chdb = clickhouse.tables
 
         def on_chdb(fn, *a):
             return clickhouse.submit(fn, *a).result()

@@ -29,9 +29,9 @@ def run_query(settings: Settings, sql: str, parameters: dict | None = None) -> t
         worker = read_process(settings, WORKER_PROCESS)
         if worker is not None:
             return query_worker(worker["web_url"], sql, parameters)
-    from inferwatch.sinks.clickhouse.sink import ClickHouseSink
+    from inferwatch.sinks.clickhouse.tables import ClickHouseTables
 
-    sink = ClickHouseSink(dsn)
+    sink = ClickHouseTables(dsn)
     try:
         result = sink.query(sql, parameters)
         return result.column_names, [list(r) for r in result.rows]

@@ -21,7 +21,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from inferwatch.processors.windows.composite import WindowSpec
+from inferwatch.processors.windows.longer import WindowSpec
 from inferwatch.processors.windows.keys import parse_keysets
 from inferwatch.schemas.validation import EventLimits
 
@@ -145,7 +145,7 @@ class Settings(BaseSettings):
     window_seconds: int = Field(
         60, ge=1, description="Tumbling window length (event time, s); also the pane the longer windows merge."
     )
-    extra_windows: list[str] = Field(
+    longer_windows: list[str] = Field(
         default_factory=lambda: ["5m/1m", "1h"],
         description="Longer windows merged from panes: `<size>/<hop>` hopping or `<size>` tumbling (s, m, h).",
     )
@@ -222,14 +222,14 @@ class Settings(BaseSettings):
         return texts
 
     @model_validator(mode="after")
-    def _check_extra_windows(self) -> Settings:
-        self.longer_windows  # noqa: B018 -- parsed for its error: at start-up, not in the worker
+    def _check_longer_windows(self) -> Settings:
+        self.longer_window_specs  # noqa: B018 -- parsed for its error: at start-up, not in the worker
         return self
 
     @property
-    def longer_windows(self) -> list[WindowSpec]:
-        """`extra_windows` parsed: sizes and hops, multiples of the pane (window_seconds)."""
-        return [WindowSpec.parse(text, self.window_seconds) for text in self.extra_windows]
+    def longer_window_specs(self) -> list[WindowSpec]:
+        """`longer_windows` parsed: sizes and hops, multiples of the pane (window_seconds)."""
+        return [WindowSpec.parse(text, self.window_seconds) for text in self.longer_windows]
 
     @classmethod
     def settings_customise_sources(

@@ -56,7 +56,7 @@ def create_app(settings: Settings) -> faust.App:
 
     clickhouse = ClickHouseThread(settings)
     event_sink = ClickHouseEventSink(settings, clickhouse)
-    longest_window_s = max([s.size_seconds for s in settings.longer_windows], default=0)
+    longest_window_s = max([s.size_seconds for s in settings.longer_window_specs], default=0)
     live_state = LiveStateWriter(settings.resolved_redis_url, settings.redis_window_ttl_seconds,
                                  state_ttl_seconds=settings.redis_window_ttl_seconds + longest_window_s,
                                  # a worker silent that long has lost its partitions anyway
@@ -79,7 +79,7 @@ def create_app(settings: Settings) -> faust.App:
     async def takes(stream):
         """The stream's messages, a take at a time. Each carries (stream, event) to ack through:
         offsets are committed only once every window a message fed is closed and written (see
-        TumblingWindows), so a restart or a rebalance re-reads exactly what no written window holds."""
+        Panes), so a restart or a rebalance re-reads exactly what no written window holds."""
         async for kafka_events in stream.noack_take(settings.take_max_messages, within=settings.take_within_seconds):
             yield [RawMessage(e.message.topic, e.message.partition, e.message.offset, e.message.key,
                               e.message.value, _timestamp_ms(e.message), ack_token=(stream, e))
@@ -132,7 +132,7 @@ def create_app(settings: Settings) -> faust.App:
                     and isinstance(body.get("parameters") or {}, dict)):
                 return self.json({"error": 'expected {"sql": "<statement>", "parameters": {...}}'}, status=400)
             try:
-                result = await clickhouse.call(clickhouse.sink.query, body["sql"], body.get("parameters") or None)
+                result = await clickhouse.call(clickhouse.tables.query, body["sql"], body.get("parameters") or None)
             except Exception as exc:  # the analyst's SQL error goes back to the analyst
                 return self.json({"error": str(exc)}, status=400)
             return self.json({"columns": result.column_names, "rows": [list(r) for r in result.rows]})

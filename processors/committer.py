@@ -33,7 +33,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 
 from inferwatch.processors.pipeline import LiveUpdate
-from inferwatch.processors.windows.composite import CompositeWindows
+from inferwatch.processors.windows.longer import LongerWindows
 from inferwatch.sinks.base import UpdateSink
 
 log = logging.getLogger(__name__)
@@ -48,7 +48,7 @@ class UpdateCommitter:
     ClickHouseThread (its `call` and `sink`: dead letters' rows); `ack(tokens)`: acks these
     messages and commits (the Faust layer)."""
 
-    def __init__(self, live_state, sinks: list[UpdateSink], clickhouse, composite: CompositeWindows,
+    def __init__(self, live_state, sinks: list[UpdateSink], clickhouse, composite: LongerWindows,
                  ack: Callable[[list[object]], Awaitable[None]], max_pending_rows: int):
         self.live_state = live_state
         self.sinks = sinks
@@ -139,7 +139,7 @@ class UpdateCommitter:
     async def _write_clickhouse(self) -> None:
         if self._dead_letter_rows:
             rows = self._dead_letter_rows[:]  # more may be queued while these are inserted
-            await self.clickhouse.call(self.clickhouse.sink.insert_dead_letters, rows)
+            await self.clickhouse.call(self.clickhouse.tables.insert_dead_letters, rows)
             del self._dead_letter_rows[:len(rows)]
         if not self._clickhouse_queue:
             return

@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 from inferwatch.processors.decoding import DecodedMessages, Decoder, decode_messages
 from inferwatch.processors.rules import configured as configured_rules
 from inferwatch.processors.windows.aggregate import WindowAggregate
-from inferwatch.processors.windows.composite import CompositeWindows, DueWindow
+from inferwatch.processors.windows.longer import LongerWindows, DueWindow
 from inferwatch.processors.windows.feedback import FeedbackWindows
 from inferwatch.processors.windows.keys import parse_keysets
-from inferwatch.processors.windows.tumbling import TumblingWindows
+from inferwatch.processors.windows.panes import Panes
 from inferwatch.schemas.wire import EventCodec, WireFormatError
 from inferwatch.settings import Settings
 
@@ -79,7 +79,7 @@ class LiveUpdate:
     alerts: list[dict]
     counters: dict[str, int] = field(default_factory=dict)
     late_by_series: dict[str, int] = field(default_factory=dict)  # "<keyset>:<series>" -> late events
-    # Longer windows now final, to merge from their panes' finalised states (composite.py).
+    # Longer windows now final, to merge from their panes' finalised states (longer.py).
     due_windows: list[DueWindow] = field(default_factory=list)
     # Messages whose windows are all closed (and written with this update): commit them after.
     # (Raw rows are the ClickHouse sink's business: it commits its own offsets after inserting.)
@@ -120,10 +120,10 @@ class WindowPipeline:
         # holds event time back for partition_idle_seconds only (watermark.py).
         timing = (settings.window_seconds, settings.allowed_lateness_seconds, settings.partition_idle_seconds)
         partitions = tuple(range(settings.kafka_partitions))
-        self.windows = TumblingWindows(*timing, partitions=partitions, max_series=settings.max_series_per_keyset)
+        self.windows = Panes(*timing, partitions=partitions, max_series=settings.max_series_per_keyset)
         self.feedback_windows = FeedbackWindows(*timing, partitions=partitions, max_series=settings.max_series_per_keyset)
-        self.composite = CompositeWindows(
-            settings.longer_windows,
+        self.composite = LongerWindows(
+            settings.longer_window_specs,
             settings.window_seconds, self.windows.lateness_ms,
         )
         self.rules = configured_rules(settings, self.keysets)
@@ -244,7 +244,7 @@ class WindowPipeline:
 
     def handoff(self, event_partitions: set[int]) -> dict[int, dict]:
         """Per partition about to be revoked, what its next owner needs to finish the longer
-        windows of its streams (CompositeWindows.handoff) and to go on with its event time."""
+        windows of its streams (LongerWindows.handoff) and to go on with its event time."""
         return {p: {"clock": self.windows.watermark.clock(p), "pending": self._event_acks.feeds_open_windows(p),
                     **self.composite.handoff({p})} for p in event_partitions}
 

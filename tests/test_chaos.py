@@ -113,7 +113,7 @@ def case_settings(stack: Settings, name: str, tmp_path, redis_url: str) -> Setti
     settings = stack.model_copy(update={
         "state_dir": tmp_path / name, "events_topic": f"{run}", "dlq_topic": f"{run}.dlq",
         "feedback_topic": f"{run}.feedback", "app_id": run, "redis_url": redis_url,
-        "kafka_bootstrap": stack.resolved_kafka_bootstrap, "window_seconds": WINDOW_S, "extra_windows": [],
+        "kafka_bootstrap": stack.resolved_kafka_bootstrap, "window_seconds": WINDOW_S, "longer_windows": [],
         "allowed_lateness_seconds": 10.0, "partition_idle_seconds": 2.0, "live_update_seconds": 0.5,
         "clickhouse_retry_max_seconds": 2.0,
     })

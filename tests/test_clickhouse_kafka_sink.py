@@ -49,7 +49,7 @@ def settings(stack, dsn):
 def clickhouse(settings):
     thread = ClickHouseThread(settings)
     for table in ("inference_events", "feedback"):  # a server database is shared by the session
-        thread.submit(thread.sink.query, f"TRUNCATE TABLE {table}").result()
+        thread.submit(thread.tables.query, f"TRUNCATE TABLE {table}").result()
     yield thread
     thread.close()
 
@@ -76,7 +76,7 @@ def running_sink(settings, clickhouse):
 
 
 def sql(clickhouse, query):
-    return clickhouse.submit(clickhouse.sink.query, query).result().rows
+    return clickhouse.submit(clickhouse.tables.query, query).result().rows
 
 
 def codec_for(settings):
@@ -135,16 +135,16 @@ def test_a_resent_batch_is_dropped_by_its_dedup_token(settings, clickhouse):
     records = [message_record(memoryview(codec_for(settings).encode_event(e))[5:], False, now_ms) for e in events]
     container = object_container(EVENTS.schema, [RecordBlock(1, r) for r in records])
     for _ in range(2):
-        clickhouse.submit(clickhouse.sink.insert_avro, EVENTS.name, EVENTS.columns, container, "t-1").result()
+        clickhouse.submit(clickhouse.tables.insert_avro, EVENTS.name, EVENTS.columns, container, "t-1").result()
     assert sql(clickhouse, "SELECT count() FROM inference_events") == [(100,)]  # without FINAL
 
 
 class FailingInserts:
-    """The real sink, whose Avro inserts fail as if ClickHouse were away while `away` is set."""
+    """The real tables, whose Avro inserts fail as if ClickHouse were away while `away` is set."""
 
     def __init__(self, clickhouse):
         self.away = True
-        self._real = clickhouse.sink
+        self._real = clickhouse.tables
 
     def insert_avro(self, *args):
         if self.away:
@@ -156,7 +156,7 @@ def test_clickhouse_failing_backs_off_commits_nothing_and_then_writes_everything
     events = make_events(N_EVENTS)
     publish(settings, events)
     failing = FailingInserts(clickhouse)
-    monkeypatch.setattr(type(clickhouse), "sink", property(lambda self: failing))
+    monkeypatch.setattr(type(clickhouse), "tables", property(lambda self: failing))
     stats = redis.Redis.from_url(settings.redis_url)
     stats.delete(SINK_STATS)
     with running_sink(settings, clickhouse) as sink:

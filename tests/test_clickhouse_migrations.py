@@ -4,7 +4,7 @@ import pytest
 
 from inferwatch.schemas.registry import feedback_schema
 from inferwatch.sinks.clickhouse.migrations import apply_events_ttl, events_ttl_days, migrations
-from inferwatch.sinks.clickhouse.sink import ClickHouseSink
+from inferwatch.sinks.clickhouse.tables import ClickHouseTables
 
 pytestmark = pytest.mark.integration  # embedded chdb (ClickHouse) engine: not in `make unit`
 
@@ -12,7 +12,7 @@ pytestmark = pytest.mark.integration  # embedded chdb (ClickHouse) engine: not i
 def test_migrations_apply_once_and_record_their_versions(tmp_path):
     shipped = [version for version, _, _ in migrations()]
     assert shipped == sorted(set(shipped)) and shipped[0] == 1
-    sink = ClickHouseSink(f"chdb://{tmp_path}")
+    sink = ClickHouseTables(f"chdb://{tmp_path}")
     try:
         assert sink.ensure_schema() == shipped
         tables_before = sink.query("SELECT name, create_table_query FROM system.tables WHERE database = currentDatabase()").rows
@@ -24,7 +24,7 @@ def test_migrations_apply_once_and_record_their_versions(tmp_path):
 
 
 def test_feedback_table_has_a_column_per_feedback_field(tmp_path):
-    sink = ClickHouseSink(f"chdb://{tmp_path}")
+    sink = ClickHouseTables(f"chdb://{tmp_path}")
     try:
         sink.ensure_schema()
         columns = [row[0] for row in sink.query("DESCRIBE TABLE feedback").rows]
@@ -34,7 +34,7 @@ def test_feedback_table_has_a_column_per_feedback_field(tmp_path):
 
 
 def test_events_ttl_follows_the_setting_and_is_not_reapplied(tmp_path):
-    sink = ClickHouseSink(f"chdb://{tmp_path}")
+    sink = ClickHouseTables(f"chdb://{tmp_path}")
     try:
         sink.ensure_schema(events_ttl_days=30)
         assert events_ttl_days(sink._client) == 30

@@ -1,4 +1,4 @@
-"""ClickHouseSink against real ClickHouse: embedded chdb always, a server when one is configured.
+"""ClickHouseTables against real ClickHouse: embedded chdb always, a server when one is configured.
 
 chdb hosts one database path per process at a time (see sinks/clickhouse/client.py): any number
 of clients may share the open path, a different path fails until every client of the first is
@@ -28,7 +28,7 @@ from inferwatch.schemas.registry import event_schema
 from inferwatch.schemas.wire import RESOURCE_FIELDS, STATUSES
 from inferwatch.sinks.clickhouse.client import ChdbPathConflict, ClickHouseLocked, connect
 from inferwatch.sinks.clickhouse.rows import event_columns
-from inferwatch.sinks.clickhouse.sink import (
+from inferwatch.sinks.clickhouse.tables import (
     ALERT_COLUMNS,
     DEAD_LETTER_COLUMNS,
     DRIFT_COLUMNS,
@@ -36,7 +36,7 @@ from inferwatch.sinks.clickhouse.sink import (
     FEEDBACK_ROLLUP_COLUMNS,
     ROLLUP_COLUMNS,
     TABLES,
-    ClickHouseSink,
+    ClickHouseTables,
     arrow_table_for,
 )
 
@@ -54,7 +54,7 @@ def utc_ms(ms: int) -> dt.datetime:
 
 @pytest.fixture
 def sink(dsn):
-    sink = ClickHouseSink(dsn)
+    sink = ClickHouseTables(dsn)
     sink.ensure_schema()
     for table in TABLES:  # the server database is shared by the session's tests
         sink.query(f"TRUNCATE TABLE {table}")
@@ -280,12 +280,12 @@ def run_python(code: str, **env: str) -> subprocess.CompletedProcess:
 
 def test_second_process_on_the_same_chdb_path_gets_a_clear_error(tmp_path):
     path = tmp_path / "clickhouse"
-    with ClickHouseSink(f"chdb://{path}") as sink:
+    with ClickHouseTables(f"chdb://{path}") as sink:
         sink.ensure_schema()
         other = run_python(f"""
-            from inferwatch.sinks.clickhouse.sink import ClickHouseSink
+            from inferwatch.sinks.clickhouse.tables import ClickHouseTables
             try:
-                ClickHouseSink("chdb://{path}")
+                ClickHouseTables("chdb://{path}")
             except Exception as exc:
                 print(type(exc).__name__)
                 print(exc)
@@ -301,31 +301,31 @@ def test_second_process_on_the_same_chdb_path_gets_a_clear_error(tmp_path):
 
     # Closed here, the path is free for another process again.
     after = run_python(f"""
-        from inferwatch.sinks.clickhouse.sink import ClickHouseSink
-        with ClickHouseSink("chdb://{path}") as sink:
+        from inferwatch.sinks.clickhouse.tables import ClickHouseTables
+        with ClickHouseTables("chdb://{path}") as sink:
             print(sink.query("SELECT count() FROM inference_events").rows)
     """)
     assert after.stdout.strip() == "[(0,)]", after.stderr
 
 
 def test_one_chdb_path_per_process_at_a_time(tmp_path):
-    first = ClickHouseSink(f"chdb://{tmp_path / 'a'}")
+    first = ClickHouseTables(f"chdb://{tmp_path / 'a'}")
     try:
-        same = ClickHouseSink(f"chdb://{tmp_path / 'a'}")  # a second client of the same path is fine
+        same = ClickHouseTables(f"chdb://{tmp_path / 'a'}")  # a second client of the same path is fine
         same.close()
         with pytest.raises(ChdbPathConflict, match="one path per process"):
-            ClickHouseSink(f"chdb://{tmp_path / 'b'}")
+            ClickHouseTables(f"chdb://{tmp_path / 'b'}")
     finally:
         first.close()
-    with ClickHouseSink(f"chdb://{tmp_path / 'b'}") as second:  # once closed, another path opens
+    with ClickHouseTables(f"chdb://{tmp_path / 'b'}") as second:  # once closed, another path opens
         assert second.query("SELECT 1").rows == [(1,)]
 
 
 def test_times_come_back_in_utc_whatever_the_host_timezone(tmp_path):
     # chdb reports DateTime('UTC') columns without their zone; the sink must still answer in UTC.
     out = run_python(f"""
-        from inferwatch.sinks.clickhouse.sink import ClickHouseSink, ROLLUP_COLUMNS
-        with ClickHouseSink("chdb://{tmp_path / 'ch'}") as sink:
+        from inferwatch.sinks.clickhouse.tables import ClickHouseTables, ROLLUP_COLUMNS
+        with ClickHouseTables("chdb://{tmp_path / 'ch'}") as sink:
             sink.ensure_schema()
             row = dict.fromkeys(ROLLUP_COLUMNS, 0)
             row.update(keyset="model", service="s", model="m", model_version="v", tenant_id="", route="", source_partition=-1,

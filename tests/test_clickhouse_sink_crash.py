@@ -9,7 +9,7 @@ import pytest
 import redis
 
 from inferwatch.deploy.local_stack import create_topics
-from inferwatch.sinks.clickhouse.sink import ClickHouseSink
+from inferwatch.sinks.clickhouse.tables import ClickHouseTables
 from inferwatch.sinks.redis.live_state import SINK_STATS
 from test_clickhouse_kafka_sink import make_events, publish
 from waiting import wait_for
@@ -41,7 +41,7 @@ def test_sink_killed_between_insert_and_commit_loses_and_duplicates_nothing(stac
 
     killed = subprocess.run([sys.executable, str(SINK_PROCESS), str(config), "--kill-before-commit"], timeout=120)
     assert killed.returncode == -9
-    with ClickHouseSink(settings.resolved_clickhouse_dsn) as sink:
+    with ClickHouseTables(settings.resolved_clickhouse_dsn) as sink:
         assert sink.query("SELECT count() FROM inference_events").rows == [(N_EVENTS,)]  # inserted...
     # ...and uncommitted: the restarted sink reads and inserts the same messages again.
     restarted = subprocess.Popen([sys.executable, str(SINK_PROCESS), str(config)])
@@ -51,5 +51,5 @@ def test_sink_killed_between_insert_and_commit_loses_and_duplicates_nothing(stac
     finally:
         restarted.terminate()
         assert restarted.wait(60) == 0
-    with ClickHouseSink(settings.resolved_clickhouse_dsn) as sink:
+    with ClickHouseTables(settings.resolved_clickhouse_dsn) as sink:
         assert sink.query("SELECT count(), uniqExact(event_id) FROM inference_events FINAL").rows == [(N_EVENTS, N_EVENTS)]

@@ -31,7 +31,7 @@ def nice_values_in_a_fresh_process(state_dir: str) -> tuple[int, dict[str, set[i
                                            redis_url="redis://unused", clickhouse_thread_nice=7))
     try:
         own = clickhouse.submit(lambda: os.getpriority(os.PRIO_PROCESS, threading.get_native_id())).result()
-        clickhouse.submit(clickhouse.sink.query, "SELECT count() FROM numbers(10000000)").result()
+        clickhouse.submit(clickhouse.tables.query, "SELECT count() FROM numbers(10000000)").result()
         return own, thread_nice_values(), os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
     finally:
         clickhouse.close()

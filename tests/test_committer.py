@@ -31,7 +31,7 @@ class ClickHouseAway:
     def __init__(self, clickhouse):
         self.away = False
         self.real = clickhouse
-        self.sink = clickhouse.sink
+        self.tables = clickhouse.tables
 
     async def call(self, fn, *args):
         if self.away:
@@ -48,7 +48,7 @@ def redis_server(tmp_path):
 
 @pytest.fixture
 def settings(tmp_path):
-    return Settings(state_dir=tmp_path, kafka_partitions=1, extra_windows=[], allowed_lateness_seconds=0,
+    return Settings(state_dir=tmp_path, kafka_partitions=1, longer_windows=[], allowed_lateness_seconds=0,
                     partition_idle_seconds=1, clickhouse_dsn=f"chdb://{tmp_path / 'clickhouse'}")
 
 
@@ -87,7 +87,7 @@ class Harness:
         return self.pipeline.live_update(wall_ms=self.minutes), token
 
     def rollup_events(self):
-        rows = self.clickhouse.real.submit(self.clickhouse.sink.query,
+        rows = self.clickhouse.real.submit(self.clickhouse.tables.query,
                                            "SELECT sum(events) FROM window_rollups WHERE keyset = 'model'").result().rows
         return rows[0][0]
 
@@ -197,7 +197,7 @@ class AnswersLate:
     what the worker queues meanwhile arrives while an insert is in flight."""
 
     def __init__(self, clickhouse):
-        self.real, self.sink = clickhouse.real, clickhouse.sink
+        self.real, self.tables = clickhouse.real, clickhouse.tables
         self.answered, self.release = 0, asyncio.Event()
 
     async def call(self, fn, *args):
@@ -222,7 +222,7 @@ def test_dead_letter_rows_queued_while_an_insert_is_in_flight_are_inserted_too(s
         late.release.set()
         await until("the queue empty", lambda: committer.pending["clickhouse_rows"] == 0)
         task.cancel()
-        offsets = late.real.submit(late.sink.query, "SELECT offset FROM dead_letters ORDER BY offset").result().rows
+        offsets = late.real.submit(late.tables.query, "SELECT offset FROM dead_letters ORDER BY offset").result().rows
         assert offsets == [(1,), (2,)]
 
     asyncio.run(scenario())

@@ -21,7 +21,7 @@ from inferwatch.schemas.wire import EventCodec, unframe
 from inferwatch.settings import Settings
 from inferwatch.sinks.clickhouse.avro_container import RecordBlock, object_container
 from inferwatch.sinks.clickhouse.event_intake import INTAKE_TABLE, message_record, message_schema
-from inferwatch.sinks.clickhouse.sink import ClickHouseSink
+from inferwatch.sinks.clickhouse.tables import ClickHouseTables
 
 T0 = 1_700_000_040_000
 LIMITS = Settings().event_limits
@@ -154,7 +154,7 @@ event_changes = st.dictionaries(st.sampled_from(sorted(BAD_VALUES)), st.none(), 
 
 @pytest.fixture(scope="module")
 def clickhouse(tmp_path_factory):
-    sink = ClickHouseSink(f"chdb://{tmp_path_factory.mktemp('validation') / 'clickhouse'}")
+    sink = ClickHouseTables(f"chdb://{tmp_path_factory.mktemp('validation') / 'clickhouse'}")
     sink.ensure_schema(limits=LIMITS)
     yield sink
     sink.close()

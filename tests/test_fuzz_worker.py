@@ -74,7 +74,7 @@ def fuzz_settings(stack, tmp_path_factory):
     settings = stack.model_copy(update={
         "events_topic": f"fz-{run}", "dlq_topic": f"fz-{run}.dlq", "feedback_topic": f"fz-{run}.feedback",
         "app_id": f"fz-{run}", "redis_url": server.url, "state_dir": tmp_path_factory.mktemp("fuzz"),
-        "window_seconds": WINDOW_S, "extra_windows": [], "allowed_lateness_seconds": 2.0,
+        "window_seconds": WINDOW_S, "longer_windows": [], "allowed_lateness_seconds": 2.0,
         "partition_idle_seconds": 2.0, "live_update_seconds": 0.5, "max_series_per_keyset": MAX_SERIES,
         "kafka_bootstrap": stack.resolved_kafka_bootstrap,
     })

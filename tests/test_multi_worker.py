@@ -32,7 +32,7 @@ def test_two_workers_and_a_rebalance_give_each_window_once_and_exact(stack, tmp_
         # A Redis database of its own: no other test's windows in the way.
         "redis_url": stack.resolved_redis_url.rsplit("/", 1)[0] + "/3",
         "window_seconds": WINDOW_S, "allowed_lateness_seconds": 2.0, "partition_idle_seconds": 2.0,
-        "live_update_seconds": 0.5, "extra_windows": ["30s/10s"],
+        "live_update_seconds": 0.5, "longer_windows": ["30s/10s"],
     })
     create_topics(base, base.kafka_bootstrap, progress=lambda _: None)
     client = redis.Redis.from_url(base.redis_url)

@@ -58,7 +58,7 @@ def test_p99_alert_fires_once_for_the_regressed_model_only():
 def test_a_message_is_committable_only_once_its_windows_are_closed():
     codec = EventCodec(local_schema_ids())
     pipeline = WindowPipeline(Settings(kafka_partitions=1, allowed_lateness_seconds=0,
-                                           partition_idle_seconds=1, extra_windows=[]), codec)
+                                           partition_idle_seconds=1, longer_windows=[]), codec)
     events = TrafficModel(seed=5).events(np.arange(100, dtype=np.int64) * 100 + T0)  # all in one pane
     tokens = [object(), object()]
     batch = [RawMessage("events", 0, i, b"k", codec.encode_batch(events[i * 50:(i + 1) * 50]),

@@ -6,7 +6,7 @@ import sys
 
 PURE = [
     "inferwatch.processors.event_batch", "inferwatch.processors.windows.aggregate",
-    "inferwatch.processors.windows.tumbling", "inferwatch.processors.windows.composite",
+    "inferwatch.processors.windows.panes", "inferwatch.processors.windows.longer",
     "inferwatch.processors.windows.feedback", "inferwatch.processors.windows.watermark",
     "inferwatch.processors.sketches.latency_sketch", "inferwatch.processors.aggregators",
     "inferwatch.processors.rules", "inferwatch.schemas.validation",

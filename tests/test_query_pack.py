@@ -9,7 +9,7 @@ import pytest
 from inferwatch.producers.traffic_model import TrafficModel
 from inferwatch.sinks.clickhouse import query_pack
 from inferwatch.sinks.clickhouse.rows import event_columns
-from inferwatch.sinks.clickhouse.sink import ClickHouseSink
+from inferwatch.sinks.clickhouse.tables import ClickHouseTables
 
 pytestmark = pytest.mark.integration  # embedded chdb (ClickHouse) engine: not in `make unit`
 
@@ -18,7 +18,7 @@ N = 3000
 
 @pytest.fixture(scope="module")
 def loaded(tmp_path_factory):
-    sink = ClickHouseSink(f"chdb://{tmp_path_factory.mktemp('pack')}")
+    sink = ClickHouseTables(f"chdb://{tmp_path_factory.mktemp('pack')}")
     sink.ensure_schema()
     now_ms = int(time.time() * 1000)
     old = TrafficModel(seed=8).events(np.full(50, now_ms - 3 * 3600_000))  # outside a 1h look-back

@@ -7,9 +7,9 @@ import pytest
 
 from exact import KEYSETS, exact_windows, make_feedback, series_key
 from inferwatch.processors.event_batch import EventBatch
-from inferwatch.processors.windows.composite import CompositeWindows, WindowSpec
+from inferwatch.processors.windows.longer import LongerWindows, WindowSpec
 from inferwatch.processors.windows.feedback import FeedbackWindows
-from inferwatch.processors.windows.tumbling import TumblingWindows
+from inferwatch.processors.windows.panes import Panes
 from inferwatch.producers.traffic_model import TrafficModel
 
 WINDOW_S = 60
@@ -71,7 +71,7 @@ def assert_sums_equal(got, expected):
 
 def test_series_beyond_the_cap_are_aggregated_exactly_in_the_overflow_series():
     events = make_events(MODELS, T0, 600, seed=1)
-    windows = TumblingWindows(WINDOW_S, allowed_lateness_seconds=0, max_series=CAP)
+    windows = Panes(WINDOW_S, allowed_lateness_seconds=0, max_series=CAP)
     windows.add(from_events(events), 0, wall_ms=0)
 
     expected, folded = {}, {}
@@ -96,7 +96,7 @@ def test_series_beyond_the_cap_are_aggregated_exactly_in_the_overflow_series():
 
 
 def test_closed_windows_free_their_series_slots():
-    windows = TumblingWindows(WINDOW_S, allowed_lateness_seconds=0, partition_idle_seconds=60, max_series=CAP)
+    windows = Panes(WINDOW_S, allowed_lateness_seconds=0, partition_idle_seconds=60, max_series=CAP)
     first = make_events(MODELS, T0, 300, seed=2)
     windows.add(from_events(first), 0, wall_ms=0)
     # The next window's events of other series, while the first window's series hold every slot.
@@ -118,7 +118,7 @@ def test_closed_windows_free_their_series_slots():
 
 def test_random_series_never_hold_more_than_the_cap_of_open_windows():
     """Random names from a producer, on two partitions, over several windows and late events."""
-    windows = TumblingWindows(WINDOW_S, allowed_lateness_seconds=0, partition_idle_seconds=60,
+    windows = Panes(WINDOW_S, allowed_lateness_seconds=0, partition_idle_seconds=60,
                               partitions=(0, 1), max_series=CAP)
     rng = np.random.default_rng(5)
     on_time, closed = 0, []
@@ -155,7 +155,7 @@ def test_random_series_never_hold_more_than_the_cap_of_open_windows():
 
 def test_without_a_cap_every_series_has_its_own_windows_as_before():
     events = make_events(MODELS, T0, 600, seed=6)
-    default, unbounded = TumblingWindows(WINDOW_S, 0), TumblingWindows(WINDOW_S, 0, max_series=None)
+    default, unbounded = Panes(WINDOW_S, 0), Panes(WINDOW_S, 0, max_series=None)
     for windows in (default, unbounded):
         windows.add(from_events(events), 0, wall_ms=0)
         assert windows.take_overflow_counts() == {}
@@ -228,16 +228,16 @@ def test_feedback_without_a_cap_keeps_every_series():
 
 def minutes_of_random_models(seed):
     """30 minutes, each of 20 models never seen before, added to capped panes: per minute
-    (minute, panes, their composite windows, the add's result)."""
-    panes = TumblingWindows(WINDOW_S, allowed_lateness_seconds=0, partition_idle_seconds=3600, max_series=CAP)
-    composite = CompositeWindows([WindowSpec.parse("5m/1m", WINDOW_S)], WINDOW_S, lateness_ms=0)
+    (minute, panes, their longer windows, the add's result)."""
+    panes = Panes(WINDOW_S, allowed_lateness_seconds=0, partition_idle_seconds=3600, max_series=CAP)
+    composite = LongerWindows([WindowSpec.parse("5m/1m", WINDOW_S)], WINDOW_S, lateness_ms=0)
     rng = np.random.default_rng(seed)
     for minute in range(30):
         events = make_events([f"m{rng.integers(10**9)}" for _ in range(20)], T0 + minute * 60_000, 50, seed=minute)
         yield minute, panes, composite, panes.add(from_events(events), 0, wall_ms=minute)
 
 
-def test_composite_windows_forget_series_once_their_panes_are_let_go():
+def test_longer_windows_forget_series_once_their_panes_are_let_go():
     """Longer windows keep closed panes for their size only: series gone quiet leave nothing behind."""
     streams = []
     for minute, panes, composite, result in minutes_of_random_models(seed=11):
@@ -250,7 +250,7 @@ def test_composite_windows_forget_series_once_their_panes_are_let_go():
     assert max(streams[-10:]) <= max(streams[:20])
 
 
-def test_composite_windows_forget_merges_of_windows_whose_panes_were_dropped_open():
+def test_longer_windows_forget_merges_of_windows_whose_panes_were_dropped_open():
     merges = []
     for minute, panes, composite, result in minutes_of_random_models(seed=12):
         composite.open_windows(result.touched, panes.open)  # a live update of the open panes

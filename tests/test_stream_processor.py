@@ -34,7 +34,7 @@ def redis_server(tmp_path):
 
 
 def test_a_take_is_dead_lettered_at_once_and_acked_after_its_windows_are_written(tmp_path, redis_server):
-    settings = Settings(state_dir=tmp_path, kafka_partitions=1, extra_windows=[], allowed_lateness_seconds=0,
+    settings = Settings(state_dir=tmp_path, kafka_partitions=1, longer_windows=[], allowed_lateness_seconds=0,
                         decode_processes=0, clickhouse_dsn=f"chdb://{tmp_path / 'clickhouse'}")
     clickhouse = ClickHouseThread(settings)
     acked, sent = [], []
@@ -56,7 +56,7 @@ def test_a_take_is_dead_lettered_at_once_and_acked_after_its_windows_are_written
     next_take = [message(2, CODEC.encode_batch(later), T0 + 61_000)]
 
     def first_minute_in_clickhouse():
-        rows = clickhouse.submit(clickhouse.sink.query, "SELECT sum(events) FROM window_rollups "
+        rows = clickhouse.submit(clickhouse.tables.query, "SELECT sum(events) FROM window_rollups "
                                  "WHERE keyset = 'model' AND window_seconds = 60").result().rows
         return rows[0][0] or 0
 

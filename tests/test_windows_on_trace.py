@@ -43,7 +43,7 @@ def test_trace_replay_out_of_order_with_late_events_matches_exact_windows(trace_
     delivered = [on_time[i] for i in np.argsort(arrival, kind="stable")] + stragglers
 
     codec = EventCodec(local_schema_ids())
-    settings = Settings(kafka_partitions=2, window_seconds=60, extra_windows=["5m/1m"], allowed_lateness_seconds=30,
+    settings = Settings(kafka_partitions=2, window_seconds=60, longer_windows=["5m/1m"], allowed_lateness_seconds=30,
                         partition_idle_seconds=3600)
     pipeline = WindowPipeline(settings, codec)
     partition_of = {}

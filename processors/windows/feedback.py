@@ -4,9 +4,9 @@ Feedback (schemas/feedback_event.avsc) arrives on its own topic, later than the 
 about, keyed by request_id: a (service, model) series spans partitions, so its windows are kept
 per source partition with additive counts only, like the key sets that span partitions
 (keys.py), and readers add the parts up. Windows are on the feedback's own `ts`, with the same
-pane length, lateness and watermark rules as the request windows (tumbling.py, watermark.py).
+pane length, lateness and watermark rules as the request windows (panes.py, watermark.py).
 The window's `positive_ratio` is thumbs up / (thumbs up + thumbs down): the feedback ratio.
-With `max_series`, the series are capped like the request windows' (tumbling.py): feedback of a
+With `max_series`, the series are capped like the request windows' (panes.py): feedback of a
 series beyond the cap goes to the (OVERFLOW_VALUE, OVERFLOW_VALUE) series.
 """
 
@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from inferwatch.processors.windows.keys import SeriesKey
-from inferwatch.processors.windows.tumbling import OVERFLOW_VALUE
+from inferwatch.processors.windows.panes import OVERFLOW_VALUE
 from inferwatch.processors.windows.watermark import PartitionWatermark, pop_closed
 
 KEYSET = "feedback"

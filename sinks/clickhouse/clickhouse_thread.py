@@ -24,7 +24,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from inferwatch.settings import Settings
-from inferwatch.sinks.clickhouse.sink import ClickHouseSink
+from inferwatch.sinks.clickhouse.tables import ClickHouseTables
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -46,12 +46,12 @@ class ClickHouseThread:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clickhouse",
                                             initializer=_lower_priority, initargs=(settings.clickhouse_thread_nice,))
         # Opened on the thread itself: the client is only ever used there.
-        self._sink: ClickHouseSink = self._executor.submit(ClickHouseSink, settings.resolved_clickhouse_dsn).result()
-        self.submit(self._sink.ensure_schema, settings.clickhouse_events_ttl_days, settings.event_limits).result()
+        self._tables: ClickHouseTables = self._executor.submit(ClickHouseTables, settings.resolved_clickhouse_dsn).result()
+        self.submit(self._tables.ensure_schema, settings.clickhouse_events_ttl_days, settings.event_limits).result()
 
     def submit(self, fn: Callable[..., T], *args: Any) -> Future[T]:
-        """Run ``fn(*args)`` on the ClickHouse thread; ``fn`` is usually a bound ClickHouseSink method
-        (see ``sink``), e.g. ``submit(thread.sink.insert_rollups, rows)``."""
+        """Run ``fn(*args)`` on the ClickHouse thread; ``fn`` is usually a bound ClickHouseTables method
+        (see ``tables``), e.g. ``submit(thread.tables.insert_rollups, rows)``."""
         return self._executor.submit(fn, *args)
 
     async def call(self, fn: Callable[..., T], *args: Any) -> T:
@@ -59,11 +59,11 @@ class ClickHouseThread:
         return await asyncio.wrap_future(self.submit(fn, *args))
 
     @property
-    def sink(self) -> ClickHouseSink:
-        """The sink whose methods ``submit``/``call`` run; never call them from another thread."""
-        return self._sink
+    def tables(self) -> ClickHouseTables:
+        """The tables whose methods ``submit``/``call`` run; never call them from another thread."""
+        return self._tables
 
     def close(self) -> None:
         """Finish what was submitted, then release the connection (for chdb: the path lock)."""
-        self.submit(self._sink.close).result()
+        self.submit(self._tables.close).result()
         self._executor.shutdown(wait=True)

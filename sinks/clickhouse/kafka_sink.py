@@ -258,8 +258,7 @@ class ClickHouseEventSink:
             # The token names exactly these messages: a retry of the same batch dedups, a batch
             # that lost a bad message does not.
             token = hashlib.sha256(repr([(m.topic, m.partition, m.offset) for m in messages]).encode()).hexdigest()
-            sink = self._clickhouse.sink
-            self._clickhouse.submit(sink.insert_avro, table.name, table.columns, container, token).result()
+            self._clickhouse.submit(self._clickhouse.tables.insert_avro, table.name, table.columns, container, token).result()
             rows = sum(m.rows for m in messages)
             if table is EVENTS:
                 self.stats.rows_written += rows
@@ -325,7 +324,7 @@ class ClickHouseEventSink:
         self.stats.poison_messages += len(poison)
         self._dead_letters.flush(10)
         try:
-            self._clickhouse.submit(self._clickhouse.sink.insert_dead_letters, rows).result()
+            self._clickhouse.submit(self._clickhouse.tables.insert_dead_letters, rows).result()
         except Exception:  # noqa: BLE001 -- the dead-letter topic has them; the log says so
             log.exception("the dead_letters rows of %d poison messages were not inserted", len(rows))
 

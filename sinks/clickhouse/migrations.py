@@ -1,6 +1,6 @@
 """Versioned DDL: migrations/NNN_name.sql applied in order, once each, recorded in a table.
 
-`apply_migrations` runs at every start (ClickHouseSink.ensure_schema). A migration's statements
+`apply_migrations` runs at every start (ClickHouseTables.ensure_schema). A migration's statements
 are idempotent, so one interrupted half-way is simply run again; its version is recorded in
 `schema_migrations` only after all of them succeeded.
 

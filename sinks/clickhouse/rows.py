@@ -1,4 +1,4 @@
-"""Pipeline records -> the sink's column/row shapes (see sink.py for the input conventions)."""
+"""Pipeline records -> the sink's column/row shapes (see tables.py for the input conventions)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import time
 
 from inferwatch.processors.windows.keys import KEY_FIELDS
 from inferwatch.schemas.wire import RESOURCE_FIELDS
-from inferwatch.sinks.clickhouse.sink import ALERT_COLUMNS, EVENT_COLUMNS, FEEDBACK_ROLLUP_COLUMNS, ROLLUP_COLUMNS
+from inferwatch.sinks.clickhouse.tables import ALERT_COLUMNS, EVENT_COLUMNS, FEEDBACK_ROLLUP_COLUMNS, ROLLUP_COLUMNS
 
 _EVENT_FIELDS = [name for name in EVENT_COLUMNS if name not in RESOURCE_FIELDS]
 

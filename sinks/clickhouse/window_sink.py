@@ -20,12 +20,12 @@ class ClickHouseWindows(UpdateSink):
         return cls(clickhouse)
 
     async def write(self, update: LiveUpdate) -> None:
-        sink = self.clickhouse.sink
+        tables = self.clickhouse.tables
         windows = [w for w in update.closed_windows if w["keyset"] != FEEDBACK_KEYSET]
         feedback = [w for w in update.closed_windows if w["keyset"] == FEEDBACK_KEYSET]
         if windows:
-            await self.clickhouse.call(sink.insert_rollups, [rollup_row(w) for w in windows])
+            await self.clickhouse.call(tables.insert_rollups, [rollup_row(w) for w in windows])
         if feedback:
-            await self.clickhouse.call(sink.insert_feedback_rollups, [feedback_rollup_row(w) for w in feedback])
+            await self.clickhouse.call(tables.insert_feedback_rollups, [feedback_rollup_row(w) for w in feedback])
         if update.alerts:
-            await self.clickhouse.call(sink.insert_alerts, [alert_row(a) for a in update.alerts])
+            await self.clickhouse.call(tables.insert_alerts, [alert_row(a) for a in update.alerts])

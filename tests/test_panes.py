@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from inferwatch.processors.event_batch import EventBatch
-from inferwatch.processors.windows.tumbling import TumblingWindows
+from inferwatch.processors.windows.panes import Panes
 from inferwatch.producers.traffic_model import TrafficModel
 from exact import KEYSETS, add_partials, assert_window_matches, exact_windows, series_key
 
@@ -35,7 +35,7 @@ def make_events(n, span_ms, seed=5):
 
 def test_in_order_stream_matches_exact_computation_and_closes_every_window():
     events = make_events(6000, 5 * 60_000)
-    windows = TumblingWindows(WINDOW_S, allowed_lateness_seconds=2, partition_idle_seconds=5)
+    windows = Panes(WINDOW_S, allowed_lateness_seconds=2, partition_idle_seconds=5)
     closed = []
     for i in range(0, len(events), 250):
         windows.add(from_events(events[i:i + 250]), partition=0, wall_ms=float(i))
@@ -55,7 +55,7 @@ def test_lagging_partition_is_not_late():
     # Partition 1 is read a whole window behind partition 0: the watermark is the slower one.
     events = make_events(2000, 3 * 60_000)
     p0, p1 = events[::2], events[1::2]
-    windows = TumblingWindows(WINDOW_S, allowed_lateness_seconds=0, partition_idle_seconds=60, partitions=(0, 1))
+    windows = Panes(WINDOW_S, allowed_lateness_seconds=0, partition_idle_seconds=60, partitions=(0, 1))
     windows.add(from_events(p0[:500]), partition=0, wall_ms=0)
     windows.add(from_events(p1[:100]), partition=1, wall_ms=0)
     windows.add(from_events(p0[500:]), partition=0, wall_ms=1)
@@ -66,7 +66,7 @@ def test_lagging_partition_is_not_late():
 
 def test_late_events_are_counted_not_added():
     events = make_events(1000, 2 * 60_000)
-    windows = TumblingWindows(WINDOW_S, allowed_lateness_seconds=5)
+    windows = Panes(WINDOW_S, allowed_lateness_seconds=5)
     first_window = [e for e in events if e["ts"] < T0 + 60_000]
     second_window = [e for e in events if e["ts"] >= T0 + 60_000]
     windows.add(from_events(first_window[:-10]), 0, wall_ms=0)
@@ -86,7 +86,7 @@ def test_quality_scores_are_averaged_per_name():
     events = make_events(30, 10_000)
     for i, e in enumerate(events):
         e["quality_scores"] = {"faithfulness": i / 30} if i % 3 == 0 else {}
-    windows = TumblingWindows(WINDOW_S, allowed_lateness_seconds=0)
+    windows = Panes(WINDOW_S, allowed_lateness_seconds=0)
     windows.add(from_events(events), 0, wall_ms=0)
     scored = {}
     for e in events:
@@ -103,7 +103,7 @@ def test_quality_scores_are_averaged_per_name():
 
 def test_window_within_lateness_still_accepts_events():
     events = make_events(400, 2 * 60_000)
-    windows = TumblingWindows(WINDOW_S, allowed_lateness_seconds=30)
+    windows = Panes(WINDOW_S, allowed_lateness_seconds=30)
     straggler = next(e for e in events if e["ts"] < T0 + 60_000)
     rest = [e for e in events if e is not straggler and e["ts"] < T0 + 80_000]
     windows.add(from_events(rest), 0, wall_ms=0)
@@ -113,7 +113,7 @@ def test_window_within_lateness_still_accepts_events():
 
 def test_revoked_partitions_drop_their_windows_and_stop_holding_event_time():
     events = make_events(600, 2 * 60_000)
-    windows = TumblingWindows(WINDOW_S, allowed_lateness_seconds=0, partition_idle_seconds=60, partitions=(0, 1))
+    windows = Panes(WINDOW_S, allowed_lateness_seconds=0, partition_idle_seconds=60, partitions=(0, 1))
     windows.add(from_events(events[:300]), 0, wall_ms=0)
     windows.add(from_events(events[300:]), 1, wall_ms=0)
     before = windows.watermark.current(0)
@@ -131,12 +131,12 @@ def test_a_partition_handed_over_redelivers_its_older_events_on_time_and_if_sile
     partitions are further on in event time. A handed-over partition with nothing to re-read goes
     on from the previous owner's clock, so its windows close on a quiet stream."""
     events = make_events(2000, 3 * 60_000)
-    old = TumblingWindows(WINDOW_S, allowed_lateness_seconds=2, partition_idle_seconds=5, partitions=(0,))
+    old = Panes(WINDOW_S, allowed_lateness_seconds=2, partition_idle_seconds=5, partitions=(0,))
     old.add(from_events(events), 0, wall_ms=0)
     clock = old.watermark.clock(0)
     assert clock[0] == events[-1]["ts"]
 
-    new = TumblingWindows(WINDOW_S, allowed_lateness_seconds=2, partition_idle_seconds=5, partitions=(0, 1))
+    new = Panes(WINDOW_S, allowed_lateness_seconds=2, partition_idle_seconds=5, partitions=(0, 1))
     ahead = [{**e, "ts": e["ts"] + 5 * 60_000} for e in make_events(500, 60_000, seed=6)]
     new.add(from_events(ahead), 1, wall_ms=100)  # its other partition, further on in event time
     new.watermark.resume(0, clock, pending=True, wall_ms=200)
@@ -144,7 +144,7 @@ def test_a_partition_handed_over_redelivers_its_older_events_on_time_and_if_sile
     result = new.add(from_events(events), 0, wall_ms=20_100)  # the re-read, from the oldest event on
     assert result.late == 0 and result.added == len(events)
 
-    silent = TumblingWindows(WINDOW_S, allowed_lateness_seconds=2, partition_idle_seconds=5, partitions=(0,))
+    silent = Panes(WINDOW_S, allowed_lateness_seconds=2, partition_idle_seconds=5, partitions=(0,))
     silent.watermark.resume(0, clock, pending=False, wall_ms=200)
     assert silent.watermark.current(wall_ms=1000) is None  # it may still deliver
     assert silent.watermark.current(wall_ms=60_000) == clock[0] + 60_000 - 200  # quiet: from there, with the wall clock

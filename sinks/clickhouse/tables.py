@@ -118,7 +118,7 @@ class QueryResult:
     rows: list[tuple]
 
 
-class ClickHouseSink:
+class ClickHouseTables:
     """The tables of migrations/ on the ClickHouse that ``dsn`` names (see client.connect).
 
     Not thread-safe: the worker calls it from one dedicated thread.
@@ -182,7 +182,7 @@ class ClickHouseSink:
         """Release the connection (for chdb: the engine and its path lock, once no client is left)."""
         self._client.close()
 
-    def __enter__(self) -> ClickHouseSink:
+    def __enter__(self) -> ClickHouseTables:
         return self
 
     def __exit__(self, *exc_info) -> None:

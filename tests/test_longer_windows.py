@@ -7,8 +7,8 @@ import pytest
 
 from exact import KEYSETS, add_partials, assert_window_matches, exact_hopping, pane_id
 from inferwatch.processors.event_batch import EventBatch
-from inferwatch.processors.windows.composite import CompositeWindows, WindowSpec
-from inferwatch.processors.windows.tumbling import TumblingWindows
+from inferwatch.processors.windows.longer import LongerWindows, WindowSpec
+from inferwatch.processors.windows.panes import Panes
 from inferwatch.producers.traffic_model import FLEET, TrafficModel
 
 T0 = 1_700_002_800_000  # an hour boundary
@@ -55,8 +55,8 @@ def test_merged_windows_equal_exact_computation(text, size_s, hop_s):
     events = TrafficModel(seed=4).events(np.sort(T0 + rng.integers(0, 90 * 60_000, 4000)))
     spec = WindowSpec.parse(text, 60)
     assert (spec.size_seconds, spec.hop_seconds) == (size_s, hop_s)
-    panes = TumblingWindows(60, allowed_lateness_seconds=0, partition_idle_seconds=1, partitions=(0, 1))
-    composite = CompositeWindows([spec], 60, lateness_ms=0)
+    panes = Panes(60, allowed_lateness_seconds=0, partition_idle_seconds=1, partitions=(0, 1))
+    composite = LongerWindows([spec], 60, lateness_ms=0)
     store, emitted = {}, []
     for i in range(0, len(events), 100):
         emitted += feed(panes, composite, events[i:i + 100], store, wall_ms=i)
@@ -74,15 +74,15 @@ def test_a_new_owner_closes_windows_spanning_a_rebalance_with_every_pane(text, s
     events = TrafficModel(seed=6).events(np.sort(T0 + rng.integers(0, 90 * 60_000, 3000)))
     spec = WindowSpec.parse(text, 60)
     store, emitted = {}, []
-    a_panes = TumblingWindows(60, allowed_lateness_seconds=0, partition_idle_seconds=3600, partitions=(0, 1))
-    a = CompositeWindows([spec], 60, lateness_ms=0)
+    a_panes = Panes(60, allowed_lateness_seconds=0, partition_idle_seconds=3600, partitions=(0, 1))
+    a = LongerWindows([spec], 60, lateness_ms=0)
     handover = next(i for i, e in enumerate(events) if e["ts"] >= T0 + 40 * 60_000)
     for i in range(0, handover, 100):
         emitted += feed(a_panes, a, events[i:min(i + 100, handover)], store, wall_ms=i)
     first_open = min(start for _, start, _ in a_panes.open)  # panes A never closed: B re-reads them
     assert first_open < events[handover]["ts"]
-    b_panes = TumblingWindows(60, allowed_lateness_seconds=0, partition_idle_seconds=3600, partitions=(0, 1))
-    b = CompositeWindows([spec], 60, lateness_ms=0)
+    b_panes = Panes(60, allowed_lateness_seconds=0, partition_idle_seconds=3600, partitions=(0, 1))
+    b = LongerWindows([spec], 60, lateness_ms=0)
     reread = [e for e in events if e["ts"] >= first_open]
     for i in range(0, len(reread), 100):
         emitted += feed(b_panes, b, reread[i:i + 100], store, wall_ms=i)
@@ -103,8 +103,8 @@ def test_open_windows_hold_every_event_so_far_as_panes_close(text, size_s, hop_s
     also right after one of its panes closes and joins the closed part."""
     rng = np.random.default_rng(8)
     events = TrafficModel(seed=8).events(np.sort(T0 + rng.integers(0, 25 * 60_000, 3000)))
-    panes = TumblingWindows(60, allowed_lateness_seconds=0, partition_idle_seconds=3600, partitions=(0,))
-    composite = CompositeWindows([WindowSpec.parse(text, 60)], 60, lateness_ms=0)
+    panes = Panes(60, allowed_lateness_seconds=0, partition_idle_seconds=3600, partitions=(0,))
+    composite = LongerWindows([WindowSpec.parse(text, 60)], 60, lateness_ms=0)
     checked, pane_closings = 0, 0
     for i in range(0, len(events), 150):
         touched = panes.add(EventBatch.from_events(events[i:i + 150], KEYSETS), 0, wall_ms=i).touched
@@ -129,8 +129,8 @@ def test_longer_windows_open_at_a_rebalance_are_finalised_by_the_new_owner_from_
     events = TrafficModel(seed=9).events(np.sort(T0 + rng.integers(0, 30 * 60_000, 3000)))
     spec = WindowSpec.parse("5m/1m", 60)
     store, emitted = {}, []
-    a_panes = TumblingWindows(60, allowed_lateness_seconds=0, partition_idle_seconds=1, partitions=(0, 1))
-    a = CompositeWindows([spec], 60, lateness_ms=0)
+    a_panes = Panes(60, allowed_lateness_seconds=0, partition_idle_seconds=1, partitions=(0, 1))
+    a = LongerWindows([spec], 60, lateness_ms=0)
     for i in range(0, len(events), 100):
         emitted += feed(a_panes, a, events[i:i + 100], store, wall_ms=i)
     # Quiet for 90 s: event time passes the last pane's end, not the last windows' ends.
@@ -139,8 +139,8 @@ def test_longer_windows_open_at_a_rebalance_are_finalised_by_the_new_owner_from_
     handoffs = json.loads(json.dumps({p: {"clock": a_panes.watermark.clock(p), **a.handoff({p})} for p in (0, 1)}))
     # (A's messages all fed closed panes: nothing for B to re-read, B goes on from A's clocks.)
 
-    b_panes = TumblingWindows(60, allowed_lateness_seconds=0, partition_idle_seconds=1, partitions=(0, 1))
-    b = CompositeWindows([spec], 60, lateness_ms=0)
+    b_panes = Panes(60, allowed_lateness_seconds=0, partition_idle_seconds=1, partitions=(0, 1))
+    b = LongerWindows([spec], 60, lateness_ms=0)
     for partition, handoff in handoffs.items():
         b_panes.watermark.resume(int(partition), handoff["clock"], pending=False, wall_ms=len(events) + 90_000)
         b.resume(handoff, [store.get(pane_id(p)) for p in b.handoff_pane_ids(handoff)])

@@ -1,6 +1,6 @@
 """Hopping and long tumbling windows, built by merging closed panes. Pure logic, no I/O.
 
-The tumbling windows of tumbling.py are the panes (default 1 minute). A window of `size` seconds
+The panes of panes.py are tumbling windows (default 1 minute). A window of `size` seconds
 that starts every `hop` seconds (hop = size: tumbling) is the merge of the panes it covers; the
 sketches merge exactly, so a 5-minute or 1-hour window holds what one window over all its events
 would. Pane state is therefore the only per-event work, whatever windows are configured.
@@ -72,7 +72,7 @@ class WindowSpec:
         return range(last, pane_start_ms - size_ms, -hop_ms)
 
 
-class CompositeWindows:
+class LongerWindows:
     def __init__(self, specs: list[WindowSpec], pane_seconds: int, lateness_ms: int):
         self.specs = specs
         self.pane_ms = pane_seconds * 1000

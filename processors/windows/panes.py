@@ -1,4 +1,5 @@
-"""Tumbling event-time windows per series of each key set (see keys.py): pure logic, no I/O.
+"""The panes: tumbling event-time windows of `window_seconds` per series of each key set (see
+keys.py), which the longer windows are merged from (longer.py). Pure logic, no I/O.
 
 A series of a key set that spans partitions gets one window per source partition (keys.py).
 
@@ -45,7 +46,7 @@ class AddResult:
     closed_by_ms: int = 0
 
 
-class TumblingWindows:
+class Panes:
     def __init__(
         self,
         window_seconds: int,
