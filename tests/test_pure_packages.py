@@ -9,7 +9,7 @@ PURE = [
     "inferwatch.processors.windows.panes", "inferwatch.processors.windows.longer",
     "inferwatch.processors.windows.feedback", "inferwatch.processors.windows.watermark",
     "inferwatch.processors.sketches.latency_sketch", "inferwatch.processors.aggregators",
-    "inferwatch.processors.rules", "inferwatch.schemas.validation",
+    "inferwatch.processors.rules", "inferwatch.processors.drift.profile", "inferwatch.schemas.validation",
 ]
 IO_CLIENTS = ["confluent_kafka", "aiokafka", "faust", "mode", "redis", "clickhouse_connect", "chdb", "pyarrow"]
 

@@ -1,0 +1,1 @@
+"""Drift of what users send and what the model answers, against a reference profile. Pure logic."""

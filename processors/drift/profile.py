@@ -1,0 +1,127 @@
+"""A reference profile: what one feature looked like when the model was known to be good, and how
+much windows of it vary on their own. Pure logic.
+
+Numeric features are binned on the reference's quantiles (`bins`, default 10: each bin holds a
+tenth of the reference; discrete features with ties get fewer bins), categorical ones by their
+most frequent categories plus an "other" bin. Windows are compared to the reference proportions
+with the statistics of statistics.py.
+
+Thresholds are calibrated, not the textbook bands: real traffic is not i.i.d. (on the Azure
+conversation trace, consecutive 5-minute windows of input tokens reach PSI 0.3 against their own
+hour), so a threshold is the mean plus `sigmas` standard deviations of the statistic over the
+reference's own windows of the size that will be judged (NannyML's rule over reference chunks).
+A window with fewer than `min_events` is not judged: its statistic is mostly sampling noise.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from inferwatch.processors.drift.statistics import STATISTICS, proportions, wasserstein
+
+OTHER = "__other__"
+PROFILE_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Threshold:
+    statistic: str
+    window_seconds: int
+    windows: int  # reference windows it was calibrated on
+    mean: float
+    std: float
+    value: float  # mean + sigmas * std
+    min_events: int
+
+
+@dataclass(frozen=True)
+class FeatureProfile:
+    feature: str
+    kind: str  # "numeric" or "categorical"
+    proportions: tuple[float, ...]  # per bin
+    edges: tuple[float, ...] = ()  # numeric: interior bin edges, ascending (bins = len(edges) + 1)
+    values: tuple[float, ...] = ()  # numeric: the reference's mean in each bin (Wasserstein)
+    std: float = 0.0  # numeric: the reference's standard deviation
+    categories: tuple[str, ...] = ()  # categorical: one bin each, then OTHER
+    thresholds: tuple[Threshold, ...] = field(default=())
+
+    @classmethod
+    def numeric(cls, feature: str, values: np.ndarray, bins: int = 10) -> FeatureProfile:
+        values = np.asarray(values, dtype=np.float64)
+        if values.size < bins:
+            raise ValueError(f"{feature}: {values.size} reference values, need at least {bins}")
+        edges = np.unique(np.quantile(values, np.arange(1, bins) / bins))
+        index = np.searchsorted(edges, values, side="right")
+        counts = np.bincount(index, minlength=edges.size + 1)
+        sums = np.bincount(index, weights=values, minlength=edges.size + 1)
+        return cls(feature, "numeric", tuple(proportions(counts)), tuple(edges.tolist()),
+                   tuple((sums / np.maximum(counts, 1)).tolist()), float(values.std()))
+
+    @classmethod
+    def categorical(cls, feature: str, values, max_categories: int = 20) -> FeatureProfile:
+        names, counts = np.unique(np.asarray(values, dtype=str), return_counts=True)
+        top = sorted(names[np.argsort(-counts, kind="stable")[:max_categories]].tolist())
+        profile = cls(feature, "categorical", (), categories=tuple(top))
+        return profile.with_proportions(proportions(profile.counts(values)))
+
+    def with_proportions(self, values) -> FeatureProfile:
+        return FeatureProfile(**{**self.__dict__, "proportions": tuple(float(v) for v in values)})
+
+    def counts(self, values) -> np.ndarray:
+        """A window's events per bin of this profile."""
+        if self.kind == "numeric":
+            index = np.searchsorted(np.asarray(self.edges), np.asarray(values, dtype=np.float64), side="right")
+            return np.bincount(index, minlength=len(self.edges) + 1)
+        position = {name: i for i, name in enumerate(self.categories)}
+        other = len(self.categories)
+        index = np.fromiter((position.get(v, other) for v in values), dtype=np.int64)
+        return np.bincount(index, minlength=other + 1)
+
+    def statistic(self, name: str, counts) -> float:
+        """One statistic of a window's bin counts against the reference: psi, js, kl
+        (statistics.STATISTICS) or, for a numeric feature, wasserstein."""
+        if name == "wasserstein" and self.kind == "numeric":
+            return wasserstein(self.proportions, counts, self.values, self.std)
+        return STATISTICS[name](self.proportions, counts)
+
+    def calibrated(self, windows: list, window_seconds: int, statistics=("psi", "js"), sigmas: float = 3.0,
+                   min_events: int = 100) -> FeatureProfile:
+        """This profile with thresholds from the reference's own windows (their values, each a
+        window of `window_seconds`); windows under `min_events` are left out, as they will be."""
+        judged = [self.counts(w) for w in windows if len(w) >= min_events]
+        if len(judged) < 3:
+            raise ValueError(f"{self.feature}: {len(judged)} reference windows of {window_seconds}s with "
+                             f">= {min_events} events: too few to calibrate on (need 3)")
+        thresholds = []
+        for name in statistics:
+            values = np.array([self.statistic(name, counts) for counts in judged])
+            thresholds.append(Threshold(name, window_seconds, len(judged), float(values.mean()), float(values.std()),
+                                        float(values.mean() + sigmas * values.std()), min_events))
+        kept = [t for t in self.thresholds if t.window_seconds != window_seconds]
+        return FeatureProfile(**{**self.__dict__, "thresholds": tuple(kept + thresholds)})
+
+    def threshold(self, statistic: str, window_seconds: int) -> Threshold | None:
+        return next((t for t in self.thresholds
+                     if t.statistic == statistic and t.window_seconds == window_seconds), None)
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "version": PROFILE_VERSION}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> FeatureProfile:
+        if data.get("version") != PROFILE_VERSION:
+            raise ValueError(f"profile of {data.get('feature')!r}: version {data.get('version')!r}, "
+                             f"this inferwatch reads {PROFILE_VERSION}")
+        fields = {k: v for k, v in data.items() if k != "version"}
+        return cls(**{**fields, **{k: tuple(fields[k]) for k in ("proportions", "edges", "values", "categories")},
+                      "thresholds": tuple(Threshold(**t) for t in fields["thresholds"])})
+
+
+def split_windows(ts_ms: np.ndarray, values: np.ndarray, window_seconds: int) -> list[np.ndarray]:
+    """The values of each tumbling window of `window_seconds` (aligned on the epoch) that holds any."""
+    window = np.asarray(ts_ms, dtype=np.int64) // (window_seconds * 1000)
+    order = np.argsort(window, kind="stable")
+    window, values = window[order], np.asarray(values)[order]
+    return np.split(values, np.flatnonzero(np.diff(window)) + 1)
