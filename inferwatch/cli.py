@@ -91,18 +91,19 @@ def down(ctx: click.Context) -> None:
 
 @main.command()
 @click.option("--windows", is_flag=True, help="Also list the live windows held in Redis.")
+@click.option("--drift", is_flag=True, help="Also list the drift scores of the latest closed model panes.")
 @click.option("--keyset", default=None, metavar="NAME",
               help="With --windows: only this key set's windows (see the window_keys setting).")
 @click.pass_context
 @_needs_worker
-def status(ctx: click.Context, windows: bool, keyset: str | None) -> None:
+def status(ctx: click.Context, windows: bool, drift: bool, keyset: str | None) -> None:
     """Say what runs where, the pipeline's counters and ClickHouse backlog (and, with --windows,
-    the latest window metrics)."""
+    the latest window metrics; with --drift, the latest drift scores)."""
     import redis
 
     from inferwatch.deploy import local_stack
     from inferwatch.sinks.redis.live_state import COUNTERS, SINK_STATS, read_windows
-    from inferwatch.tables import format_windows
+    from inferwatch.tables import format_drift, format_windows
 
     settings = _settings(ctx)
     click.echo(local_stack.format_status(local_stack.status(settings)))
@@ -116,6 +117,8 @@ def status(ctx: click.Context, windows: bool, keyset: str | None) -> None:
             click.echo(f"{title}: " + ", ".join(f"{k.decode()}={v.decode()}" for k, v in sorted(values.items())))
     if windows:
         click.echo(format_windows([w for w in read_windows(client) if keyset in (None, w["keyset"])]))
+    if drift:
+        click.echo(format_drift(read_windows(client)))
 
 
 @main.command()
@@ -181,6 +184,89 @@ def replay(ctx, trace: str | None, speed: float, service: str | None, model: str
     publisher = run(_settings(ctx), loaded, speed, service, model, seed,
                     on_progress=lambda done, total: click.echo(f"{done:>9,} / {total:,} requests", err=True))
     click.echo(f"sent {publisher.stats.events_sent:,} events in {publisher.stats.messages_sent:,} batch messages")
+
+
+@main.group()
+def baseline() -> None:
+    """Reference profiles that drift is measured against (docs/drift.md)."""
+
+
+@baseline.command("build")
+@click.option("--since", default="1h", show_default=True, help="Start of the reference range, before now: 90s, 15m, 1h, 7d.")
+@click.option("--until", default="0s", show_default=True, help="End of the reference range, before now.")
+@click.option("--bins", type=click.IntRange(min=2, max=100), default=10, show_default=True,
+              help="Bins of each numeric feature (reference quantiles).")
+@click.option("--min-events", type=click.IntRange(min=10), default=100, show_default=True,
+              help="Events a pane needs to be judged (and a reference window to calibrate on).")
+@click.option("--max-events", type=click.IntRange(min=1000), default=200_000, show_default=True,
+              help="Reference events read per (service, model), the first ones of the range.")
+@click.pass_context
+@_needs_worker
+def baseline_build(ctx, since: str, until: str, bins: int, min_events: int, max_events: int) -> None:
+    """Build the reference profile of every (service, model) from its events in ClickHouse over a
+    time range, calibrated on the range's own panes, and make it the one the worker measures
+    drift against (Redis iw:drift:profiles; the worker reads it within drift_profile_refresh_seconds)."""
+    import redis
+
+    from inferwatch.durations import parse_duration
+    from inferwatch.processors.drift.baseline import COLUMNS, build_profiles
+    from inferwatch.query import run_query
+    from inferwatch.sinks.redis.live_state import write_profiles
+
+    settings = _settings(ctx)
+    try:
+        since_s, until_s = parse_duration(since), parse_duration(until)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from exc
+    if until_s >= since_s:
+        raise click.BadParameter(f"--until {until} must be before --since {since} (both count back from now)")
+    click.echo(f"reading the events of the last {since} up to {until} ago from ClickHouse ...", err=True)
+    try:
+        _, rows = run_query(settings, (
+            f"SELECT {', '.join(COLUMNS[:2])}, toUnixTimestamp64Milli(ts) AS ts_ms, {', '.join(COLUMNS[3:])} "
+            "FROM inference_events FINAL WHERE ts >= now64(3) - toIntervalSecond({since:UInt32}) "
+            "AND ts < now64(3) - toIntervalSecond({until:UInt32}) ORDER BY service, model, ts "
+            "LIMIT {max_events:UInt32} BY service, model"),
+            {"since": since_s, "until": until_s, "max_events": max_events})
+    except Exception as exc:
+        raise click.ClickException(f"reading the reference events: {exc}") from exc
+    profiles, skipped = build_profiles(rows, settings.window_seconds, bins, min_events)
+    for (service, model), reason in skipped.items():
+        click.echo(f"  {service}/{model}: left out: {reason}", err=True)
+    if not profiles:
+        raise click.ClickException(f"no profile built from {len(rows):,} events: see above")
+    for (service, model), features in profiles.items():
+        thresholds = ", ".join(f"{f} JS>{p.threshold('js', settings.window_seconds).value:.3f}"
+                               for f, p in features.items())
+        click.echo(f"  {service}/{model}: {thresholds}")
+    try:
+        write_profiles(redis.Redis.from_url(settings.resolved_redis_url, socket_connect_timeout=5), profiles)
+    except (StackNotRunning, redis.RedisError) as exc:
+        raise click.ClickException(f"storing the profiles in Redis: {exc}") from exc
+    click.echo(f"{len(profiles)} reference profile(s) from {len(rows):,} events stored")
+
+
+@baseline.command("show")
+@click.pass_context
+@_needs_worker
+def baseline_show(ctx) -> None:
+    """List the reference profiles in Redis: scope, feature, bins and calibrated thresholds."""
+    import redis
+
+    from inferwatch.sinks.redis.live_state import read_profiles
+    from inferwatch.tables import format_table
+
+    settings = _settings(ctx)
+    try:
+        profiles = read_profiles(redis.Redis.from_url(settings.resolved_redis_url, socket_connect_timeout=5))
+    except (StackNotRunning, redis.RedisError) as exc:
+        raise click.ClickException(f"reading the profiles from Redis: {exc}") from exc
+    rows = [[f"{service}/{model}", name, len(p.proportions), t.statistic, f"{t.window_seconds}s", t.windows,
+             t.value, t.min_events]
+            for (service, model), features in sorted(profiles.items()) for name, p in features.items()
+            for t in p.thresholds]
+    click.echo(format_table(["scope", "feature", "bins", "statistic", "window", "calibrated on", "threshold",
+                             "min events"], rows))
 
 
 @main.command("cluster-ddl")

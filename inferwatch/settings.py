@@ -215,6 +215,16 @@ class Settings(BaseSettings):
         50, ge=1, description="Events a window needs before its p99 can raise an alert."
     )
 
+    # --- drift -------------------------------------------------------------------------------
+    drift_persistence: int = Field(
+        2, ge=1, description="Consecutive panes over a calibrated drift threshold before a series is in drift "
+        "(docs/drift.md: one pane alone pages on ordinary traffic).",
+    )
+    drift_profile_refresh_seconds: float = Field(
+        30.0, gt=0, description="How often the worker reads the reference profiles `inferwatch baseline build` "
+        "stores in Redis (s).",
+    )
+
     @field_validator("window_keys")
     @classmethod
     def _check_window_keys(cls, texts: list[str]) -> list[str]:

@@ -75,3 +75,18 @@ def format_windows(windows: list[dict]) -> str:
     feedback = [row(w, FEEDBACK_COLUMNS[5:]) for w in ordered if "feedback" in w]
     out = format_table(list(WINDOW_COLUMNS), requests)
     return out + ("\n\n" + format_table(list(FEEDBACK_COLUMNS), feedback) if feedback else "")
+
+
+def format_drift(windows: list[dict]) -> str:
+    """The drift scores of the closed model panes read from Redis (fields drift:<feature>:<statistic>,
+    drift_alarm:...), newest first; `alarm` marks a score in its series' alarm."""
+    rows = []
+    for w in windows:
+        for field, value in w.items():
+            if field.startswith("drift:"):
+                name = field[len("drift:"):]
+                start = time.strftime("%H:%M:%S", time.gmtime(int(w["window_start_ms"]) / 1000))
+                rows.append([start, w["series"], *name.rsplit(":", 1), float(value),
+                             "alarm" if f"drift_alarm:{name}" in w else ""])
+    rows.sort(key=lambda r: (r[0], r[1], r[2], r[3]), reverse=True)
+    return format_table(["window", "series", "feature", "statistic", "value", "state"], rows)

@@ -196,10 +196,11 @@ def _fold(older: LiveUpdate, newer: LiveUpdate) -> LiveUpdate:
     return LiveUpdate(
         open_windows=list(open_windows.values()), closed_windows=older.closed_windows + newer.closed_windows,
         alerts=older.alerts + newer.alerts, counters=added(older.counters, newer.counters),
+        drift=older.drift + newer.drift,
         late_by_series=added(older.late_by_series, newer.late_by_series),
         due_windows=older.due_windows + newer.due_windows, ackable=older.ackable + newer.ackable,
     )
 
 
 def _rows(update: LiveUpdate) -> int:
-    return len(update.closed_windows) + len(update.alerts)
+    return len(update.closed_windows) + len(update.alerts) + len(update.drift)

@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass, field
 
 from inferwatch.processors.decoding import DecodedMessages, Decoder, decode_messages
+from inferwatch.processors.drift.scorer import DriftScorer
 from inferwatch.processors.rules import configured as configured_rules
 from inferwatch.processors.windows.aggregate import WindowAggregate
 from inferwatch.processors.windows.longer import LongerWindows, DueWindow
@@ -78,6 +79,7 @@ class LiveUpdate:
     closed_windows: list[dict]
     alerts: list[dict]
     counters: dict[str, int] = field(default_factory=dict)
+    drift: list[dict] = field(default_factory=list)  # drift_metrics rows of the panes closed now (drift/scorer.py)
     late_by_series: dict[str, int] = field(default_factory=dict)  # "<keyset>:<series>" -> late events
     # Longer windows now final, to merge from their panes' finalised states (longer.py).
     due_windows: list[DueWindow] = field(default_factory=list)
@@ -127,6 +129,7 @@ class WindowPipeline:
             settings.window_seconds, self.windows.lateness_ms,
         )
         self.rules = configured_rules(settings, self.keysets)
+        self.drift = DriftScorer(self.keysets[0].name, settings.drift_persistence)
         self._touched: dict[int, WindowAggregate] = {}
         self._event_acks, self._feedback_acks = PendingAcks(), PendingAcks()
         self._feedback_changed = False  # feedback arrived since the last live update
@@ -221,8 +224,18 @@ class WindowPipeline:
         open_feedback = list(self.feedback_windows.open.values()) if self._feedback_changed else []
         self._feedback_changed = False
         open_windows = [w.snapshot() for w in open_panes + open_composites + open_feedback]
-        # Closed panes carry their state: the longer windows are merged from the finalised ones.
-        closed_windows = ([{**w.snapshot(), "state": w.to_state()} for w in closed]
+        drift = self.drift.score(closed, int(wall_ms))
+        scores: dict[tuple, dict] = {}
+        for row in drift:
+            pane = scores.setdefault((row["series"], row["window_start"]), {"drift": {}, "drift_alarms": {}})
+            pane["drift"][f"{row['feature']}:{row['statistic']}"] = row["value"]
+            if row["drifted"]:
+                pane["drift_alarms"][f"{row['feature']}:{row['statistic']}"] = row["threshold"]
+        # Closed panes carry their state (the longer windows are merged from the finalised ones)
+        # and, the model series', their drift scores.
+        closed_windows = ([{**w.snapshot(), "state": w.to_state(),
+                            **(scores.get((w.series.label, w.window_start_ms), {})
+                               if w.series.keyset == self.drift.keyset else {})} for w in closed]
                           + [w.snapshot() for w in closed_feedback])
         alerts = [alert for rule in self.rules for alert in rule.evaluate(open_windows + closed_windows, watermark_ms)]
         for alert in alerts:
@@ -238,6 +251,7 @@ class WindowPipeline:
             due_windows=due_windows,
             alerts=[a.as_dict() for a in alerts],
             counters=counters,
+            drift=drift,
             late_by_series={f"{key.keyset}:{key.label}": n for key, n in self.windows.take_late_counts().items()},
             ackable=ackable,
         )

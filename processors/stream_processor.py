@@ -54,6 +54,7 @@ class StreamProcessor:
         # Takes being decoded, applied in the order they were read; bounded, so reading waits for decoding.
         self._decoding: asyncio.Queue = asyncio.Queue(maxsize=2 * settings.decode_processes or 1)
         self._handoff_name = f"{settings.app_id}:{settings.events_topic}"
+        self._profiles_read_at = float("-inf")  # monotonic s
 
     async def on_events(self, messages: list[RawMessage]) -> None:
         """A take of the events topic: decoded (in the pool, or here) and applied in order."""
@@ -82,7 +83,18 @@ class StreamProcessor:
 
     async def tick(self) -> None:
         """The live update: what changed goes to Redis now, to ClickHouse from the committer's queue."""
+        await self._refresh_profiles()
         await self.committer.write(self.pipeline.live_update())
+
+    async def _refresh_profiles(self) -> None:
+        """The reference profiles, from Redis every drift_profile_refresh_seconds (one read)."""
+        if time.monotonic() - self._profiles_read_at < self.settings.drift_profile_refresh_seconds:
+            return
+        self._profiles_read_at = time.monotonic()
+        try:
+            self.pipeline.drift.set_profiles(await asyncio.to_thread(self.live_state.read_profiles))
+        except redis.RedisError as exc:  # the profiles held go on; the next refresh retries
+            log.warning("reference profiles not read from Redis: %s", exc)
 
     async def write_clickhouse(self) -> None:
         """Forever: the committer's ClickHouse writes, then acks."""

@@ -10,6 +10,7 @@ from scipy.spatial.distance import jensenshannon
 from scipy.stats import wasserstein_distance
 
 from inferwatch.processors.drift.profile import OTHER, FeatureProfile, split_windows
+from inferwatch.processors.sketches.latency_sketch import LatencySketch
 from inferwatch.processors.drift.statistics import EPSILON, jensen_shannon, kl, psi, wasserstein
 
 counts = st.lists(st.integers(0, 1000), min_size=2, max_size=12)
@@ -43,12 +44,29 @@ def test_numeric_profile_bins_hold_the_reference_quantiles_and_count_like_numpy(
     rng = np.random.default_rng(4)
     reference = rng.lognormal(5, 1, 10_000)
     profile = FeatureProfile.numeric("input_tokens", reference)
-    assert profile.proportions == pytest.approx([0.1] * 10, abs=1e-3)  # a tenth of the reference each
+    # Deciles moved up to their sketch bucket's end (at most 1 %): each bin still about a tenth.
+    assert profile.proportions == pytest.approx([0.1] * 10, abs=0.01)
     window = rng.lognormal(5.5, 1, 777)
-    # np.histogram's bins are [a, b) like ours; the outer ones open to +-inf.
-    edges = np.concatenate([[-np.inf], profile.edges, [np.inf]])
-    assert profile.counts(window).tolist() == np.histogram(window, edges)[0].tolist()
+    edges = np.asarray(profile.edges)
+    # A value equal to an edge is in the bin below it: bins (e[i-1], e[i]].
+    expected = [(window <= edges[0]).sum()] + [((window > a) & (window <= b)).sum() for a, b in zip(edges, edges[1:])] \
+        + [(window > edges[-1]).sum()]
+    assert profile.counts(window).tolist() == expected
     assert profile.statistic("psi", profile.counts(window)) > profile.statistic("psi", profile.counts(reference[:777]))
+
+
+@hypothesis_settings(max_examples=100, deadline=None)
+@given(reference=st.lists(st.integers(0, 100_000), min_size=20, max_size=300),
+       window=st.lists(st.integers(0, 100_000) | st.floats(0, 1e5, allow_nan=False), min_size=1, max_size=300),
+       split=st.integers(0, 300))
+def test_a_windows_counts_from_its_merged_pane_sketches_equal_the_counts_of_its_values(reference, window, split):
+    """The windows' sketches are what the worker keeps; the profile's edges end sketch buckets."""
+    profile = FeatureProfile.numeric("output_tokens", np.array(reference, float))
+    first, second = LatencySketch(), LatencySketch()
+    first.add_many(np.array(window[:split], float))
+    second.add_many(np.array(window[split:], float))
+    first.merge(second)
+    assert profile.sketch_counts(first).tolist() == profile.counts(window).tolist()
 
 
 def test_categorical_profile_keeps_the_most_frequent_categories_and_an_other_bin():

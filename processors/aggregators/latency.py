@@ -2,22 +2,17 @@
 
 from __future__ import annotations
 
-import numpy as np
-
 from inferwatch.processors.aggregators.base import Output
 from inferwatch.processors.aggregators.quantiles import QuantileSketch, percentile_outputs
-from inferwatch.processors.event_batch import EventBatch
 
 
 class Latency(QuantileSketch):
     name = "latency"
     order = 20
+    drift_feature = column = "latency_ms"
     percentiles = (0.50, 0.90, 0.95, 0.99)
     outputs = (*percentile_outputs("latency", percentiles, shown=(0.50, 0.95, 0.99)),
                Output("latency_max_ms", "f64", nullable=True))
-
-    def values(self, batch: EventBatch, rows: np.ndarray) -> np.ndarray:
-        return batch.latency_ms[rows]
 
     def result(self, events: int, window_seconds: int) -> dict:
         return {**super().result(events, window_seconds),

@@ -14,6 +14,7 @@ from inferwatch.processors.event_batch import EventBatch
 class TimePerOutputToken(QuantileSketch):
     name = "tpot"
     order = 35
+    drift_feature = "tpot_ms"
     percentiles = (0.50, 0.95)
     outputs = percentile_outputs("tpot", percentiles, shown=percentiles)
 

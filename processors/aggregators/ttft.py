@@ -11,6 +11,7 @@ from inferwatch.processors.event_batch import EventBatch
 class TimeToFirstToken(QuantileSketch):
     name = "ttft"
     order = 30
+    drift_feature = "ttft_ms"
     percentiles = (0.50, 0.95, 0.99)
     outputs = percentile_outputs("ttft", percentiles)
 

@@ -1,9 +1,12 @@
 """A reference profile: what one feature looked like when the model was known to be good, and how
 much windows of it vary on their own. Pure logic.
 
-Numeric features are binned on the reference's quantiles (`bins`, default 10: each bin holds a
-tenth of the reference; discrete features with ties get fewer bins), categorical ones by their
-most frequent categories plus an "other" bin. Windows are compared to the reference proportions
+Numeric features are binned on the reference's quantiles (`bins`, default 10: each bin holds
+about a tenth of the reference; discrete features with ties get fewer bins), each edge moved up
+to the end of the sketch bucket it falls in (LatencySketch.upper_bound, at most 1 % up), so that
+a window's counts come exactly from its pane sketches, which merge across panes, restarts and
+workers; a value equal to an edge is in the bin below it. Categorical features are binned by
+their most frequent categories plus an "other" bin. Windows are compared to the reference proportions
 with the statistics of statistics.py.
 
 Thresholds are calibrated, not the textbook bands: real traffic is not i.i.d. (on the Azure
@@ -20,6 +23,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from inferwatch.processors.drift.statistics import STATISTICS, proportions, wasserstein
+from inferwatch.processors.sketches.latency_sketch import DEFAULT_RELATIVE_ACCURACY, LatencySketch
 
 OTHER = "__other__"
 PROFILE_VERSION = 1
@@ -45,19 +49,23 @@ class FeatureProfile:
     values: tuple[float, ...] = ()  # numeric: the reference's mean in each bin (Wasserstein)
     std: float = 0.0  # numeric: the reference's standard deviation
     categories: tuple[str, ...] = ()  # categorical: one bin each, then OTHER
+    relative_accuracy: float = DEFAULT_RELATIVE_ACCURACY  # numeric: of the sketch buckets the edges end
     thresholds: tuple[Threshold, ...] = field(default=())
 
     @classmethod
-    def numeric(cls, feature: str, values: np.ndarray, bins: int = 10) -> FeatureProfile:
+    def numeric(cls, feature: str, values: np.ndarray, bins: int = 10,
+                relative_accuracy: float = DEFAULT_RELATIVE_ACCURACY) -> FeatureProfile:
         values = np.asarray(values, dtype=np.float64)
         if values.size < bins:
             raise ValueError(f"{feature}: {values.size} reference values, need at least {bins}")
-        edges = np.unique(np.quantile(values, np.arange(1, bins) / bins))
-        index = np.searchsorted(edges, values, side="right")
+        sketch = LatencySketch(relative_accuracy)
+        edges = np.unique([sketch.upper_bound(q) for q in np.quantile(values, np.arange(1, bins) / bins)])
+        index = np.searchsorted(edges, values, side="left")
         counts = np.bincount(index, minlength=edges.size + 1)
         sums = np.bincount(index, weights=values, minlength=edges.size + 1)
         return cls(feature, "numeric", tuple(proportions(counts)), tuple(edges.tolist()),
-                   tuple((sums / np.maximum(counts, 1)).tolist()), float(values.std()))
+                   tuple((sums / np.maximum(counts, 1)).tolist()), float(values.std()),
+                   relative_accuracy=relative_accuracy)
 
     @classmethod
     def categorical(cls, feature: str, values, max_categories: int = 20) -> FeatureProfile:
@@ -72,12 +80,19 @@ class FeatureProfile:
     def counts(self, values) -> np.ndarray:
         """A window's events per bin of this profile."""
         if self.kind == "numeric":
-            index = np.searchsorted(np.asarray(self.edges), np.asarray(values, dtype=np.float64), side="right")
+            index = np.searchsorted(np.asarray(self.edges), np.asarray(values, dtype=np.float64), side="left")
             return np.bincount(index, minlength=len(self.edges) + 1)
         position = {name: i for i, name in enumerate(self.categories)}
         other = len(self.categories)
         index = np.fromiter((position.get(v, other) for v in values), dtype=np.int64)
         return np.bincount(index, minlength=other + 1)
+
+    def sketch_counts(self, sketch: LatencySketch) -> np.ndarray:
+        """A window's events per bin, from its sketch of this feature (exact: see the module doc)."""
+        if sketch.relative_accuracy != self.relative_accuracy:
+            raise ValueError(f"{self.feature}: a sketch of accuracy {sketch.relative_accuracy}, the profile's "
+                             f"edges are on buckets of {self.relative_accuracy}")
+        return sketch.counts_at_most(self.edges)
 
     def statistic(self, name: str, counts) -> float:
         """One statistic of a window's bin counts against the reference: psi, js, kl

@@ -89,6 +89,28 @@ class LatencySketch:
             values.append(min(2 * self._gamma**key / (self._gamma + 1), self.max))
         return values
 
+    def upper_bound(self, value: float) -> float:
+        """The upper end of the bucket `value` falls in (buckets are (gamma**(k-1), gamma**k]; the
+        zero bucket ends at MIN_TRACKED_VALUE): bin edges placed there split no bucket, so
+        counts_at_most counts exactly."""
+        if value <= MIN_TRACKED_VALUE:
+            return MIN_TRACKED_VALUE
+        return self._gamma ** math.ceil(math.log(value) / self._log_gamma)
+
+    def counts_at_most(self, bounds) -> np.ndarray:
+        """Values per bin of ascending `bounds` (each an upper_bound): at most bounds[0], then
+        above bounds[i-1] and at most bounds[i], ..., then above the last: len(bounds) + 1 counts."""
+        bound_keys = np.array([-np.inf if b <= MIN_TRACKED_VALUE else round(math.log(b) / self._log_gamma)
+                               for b in bounds])
+        counts = np.zeros(len(bounds) + 1, dtype=np.int64)
+        counts[0] += self.zero_count
+        if self.buckets:
+            keys = np.fromiter(self.buckets.keys(), dtype=np.int64, count=len(self.buckets))
+            n = np.fromiter(self.buckets.values(), dtype=np.int64, count=len(self.buckets))
+            counts += np.bincount(np.searchsorted(bound_keys, keys, side="left"), weights=n,
+                                  minlength=len(bounds) + 1).astype(np.int64)
+        return counts
+
     def to_state(self) -> dict:
         """JSON-able, exact: from_state(to_state()) merges and answers like the original."""
         return {"accuracy": self.relative_accuracy, "buckets": [[k, n] for k, n in self.buckets.items()],

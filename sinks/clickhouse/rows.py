@@ -6,7 +6,7 @@ import time
 
 from inferwatch.processors.windows.keys import KEY_FIELDS
 from inferwatch.schemas.wire import RESOURCE_FIELDS
-from inferwatch.sinks.clickhouse.tables import ALERT_COLUMNS, EVENT_COLUMNS, FEEDBACK_ROLLUP_COLUMNS, ROLLUP_COLUMNS
+from inferwatch.sinks.clickhouse.tables import ALERT_COLUMNS, DRIFT_COLUMNS, EVENT_COLUMNS, FEEDBACK_ROLLUP_COLUMNS, ROLLUP_COLUMNS
 
 _EVENT_FIELDS = [name for name in EVENT_COLUMNS if name not in RESOURCE_FIELDS]
 
@@ -35,6 +35,11 @@ def _closed_window_row(window: dict, columns: tuple[str, ...]) -> dict:
     row = {"window_start": window["window_start_ms"], "closed_at": int(time.time() * 1000)}
     row.update((name, window[name]) for name in columns if name not in row)
     return row
+
+
+def drift_row(score: dict) -> dict:
+    """A drift score (processors/drift/scorer.py) as a drift_metrics row."""
+    return {name: score[name] for name in DRIFT_COLUMNS}
 
 
 def alert_row(alert: dict) -> dict:

@@ -1,11 +1,12 @@
-"""Closed windows and alerts into ClickHouse: `window_rollups`, `feedback_rollups`, `alerts`."""
+"""Closed windows, alerts and drift scores into ClickHouse: `window_rollups`, `feedback_rollups`,
+`alerts`, `drift_metrics`."""
 
 from __future__ import annotations
 
 from inferwatch.processors.pipeline import LiveUpdate
 from inferwatch.processors.windows.feedback import KEYSET as FEEDBACK_KEYSET
 from inferwatch.sinks.base import UpdateSink
-from inferwatch.sinks.clickhouse.rows import alert_row, feedback_rollup_row, rollup_row
+from inferwatch.sinks.clickhouse.rows import alert_row, drift_row, feedback_rollup_row, rollup_row
 
 
 class ClickHouseWindows(UpdateSink):
@@ -29,3 +30,5 @@ class ClickHouseWindows(UpdateSink):
             await self.clickhouse.call(tables.insert_feedback_rollups, [feedback_rollup_row(w) for w in feedback])
         if update.alerts:
             await self.clickhouse.call(tables.insert_alerts, [alert_row(a) for a in update.alerts])
+        if update.drift:
+            await self.clickhouse.call(tables.insert_drift_metrics, [drift_row(d) for d in update.drift])

@@ -13,13 +13,18 @@ open partial (_WRITE_IF_OPEN).
 from __future__ import annotations
 
 import json
+import logging
 import time
 
 import redis
 
 from inferwatch.processes import worker_id
 from inferwatch.processors.aggregators import outputs as aggregator_outputs
+from inferwatch.processors.drift.profile import FeatureProfile
+from inferwatch.processors.drift.scorer import REDIS_MAP_FIELDS as DRIFT_MAP_FIELDS, Profiles
 from inferwatch.processors.windows.feedback import REDIS_MAP_FIELDS as FEEDBACK_MAP_FIELDS
+
+log = logging.getLogger(__name__)
 
 WINDOW_PREFIX = "iw:window"
 WINDOW_INDEX = "iw:windows"
@@ -29,12 +34,14 @@ LATE_EVENTS = "iw:late"
 SINK_STATS = "iw:sink"
 HANDOFF_PREFIX = "iw:handoff"
 WORKER_PREFIX = "iw:worker"
+DRIFT_PROFILES = "iw:drift:profiles"
 ALERT_STREAM_MAXLEN = 10_000
 
 
 # A snapshot's per-name maps -> hash fields, the name in place of {}: the aggregators' map
-# outputs, and the feedback windows'.
-_NESTED_FIELDS = {o.name: o.redis_fields for o in aggregator_outputs() if o.is_map} | FEEDBACK_MAP_FIELDS
+# outputs, the feedback windows' and a closed pane's drift scores.
+_NESTED_FIELDS = ({o.name: o.redis_fields for o in aggregator_outputs() if o.is_map} | FEEDBACK_MAP_FIELDS
+                  | DRIFT_MAP_FIELDS)
 
 
 def _redis_fields(snapshot: dict) -> dict:
@@ -183,6 +190,9 @@ class LiveStateWriter:
         raw = self.client.get(f"{HANDOFF_PREFIX}:{name}:{partition}")
         return None if raw is None else json.loads(raw)
 
+    def read_profiles(self) -> Profiles:
+        return read_profiles(self.client)
+
     def read_states(self, windows: list[dict]) -> list[dict | None]:
         """The finalised states of these panes (identified like snapshots); None where there is none."""
         if not windows:
@@ -202,6 +212,27 @@ def read_windows(client: redis.Redis, limit: int = 200) -> list[dict]:
         if raw:
             rows.append({k.decode(): v.decode() for k, v in raw.items()})
     return rows
+
+
+def write_profiles(client: redis.Redis, profiles: Profiles) -> None:
+    """Make these the reference profiles of their scopes (the others stay): one field per
+    "<service>|<model>" of ``iw:drift:profiles``, JSON of feature -> profile."""
+    client.hset(DRIFT_PROFILES, mapping={
+        "|".join(scope): json.dumps({name: p.to_dict() for name, p in features.items()})
+        for scope, features in profiles.items()})
+
+
+def read_profiles(client: redis.Redis) -> Profiles:
+    """The reference profiles by (service, model); a field that does not parse is left out, logged."""
+    profiles = {}
+    for field, raw in client.hgetall(DRIFT_PROFILES).items():
+        scope = field.decode()
+        try:
+            service, model = scope.split("|", 1)
+            profiles[service, model] = {name: FeatureProfile.from_dict(d) for name, d in json.loads(raw).items()}
+        except (ValueError, TypeError, KeyError) as exc:
+            log.error("reference profile %r in %s left out: %s", scope, DRIFT_PROFILES, exc)
+    return profiles
 
 
 def read_alerts(client: redis.Redis, count: int = 100) -> list[dict]:
