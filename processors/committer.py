@@ -45,7 +45,7 @@ _LOG_EVERY_S = 10.0  # an outage logs once per this, not once per tick
 
 class UpdateCommitter:
     """`live_state`: a LiveStateWriter; `sinks`: the UpdateSinks, in order; `clickhouse`: a
-    ClickHouseThread (its `call` and `sink`: dead letters' rows); `ack(tokens)`: acks these
+    ClickHouseThread (its `call` and `tables`: dead letters' rows); `ack(tokens)`: acks these
     messages and commits (the Faust layer)."""
 
     def __init__(self, live_state, sinks: list[UpdateSink], clickhouse, composite: LongerWindows,

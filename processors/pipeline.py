@@ -225,18 +225,11 @@ class WindowPipeline:
         self._feedback_changed = False
         open_windows = [w.snapshot() for w in open_panes + open_composites + open_feedback]
         drift = self.drift.score(closed, int(wall_ms))
-        scores: dict[tuple, dict] = {}
-        for row in drift:
-            pane = scores.setdefault((row["series"], row["window_start"]), {"drift": {}, "drift_alarms": {}})
-            pane["drift"][f"{row['feature']}:{row['statistic']}"] = row["value"]
-            if row["drifted"]:
-                pane["drift_alarms"][f"{row['feature']}:{row['statistic']}"] = row["threshold"]
+        scores = self.drift.pane_fields(drift)
         # Closed panes carry their state (the longer windows are merged from the finalised ones)
         # and, the model series', their drift scores.
-        closed_windows = ([{**w.snapshot(), "state": w.to_state(),
-                            **(scores.get((w.series.label, w.window_start_ms), {})
-                               if w.series.keyset == self.drift.keyset else {})} for w in closed]
-                          + [w.snapshot() for w in closed_feedback])
+        closed_windows = ([{**w.snapshot(), "state": w.to_state(), **scores.get(self.drift.pane_key(w), {})}
+                           for w in closed] + [w.snapshot() for w in closed_feedback])
         alerts = [alert for rule in self.rules for alert in rule.evaluate(open_windows + closed_windows, watermark_ms)]
         for alert in alerts:
             log.warning("ALERT %s", alert.message)

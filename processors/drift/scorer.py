@@ -33,11 +33,29 @@ class DriftScorer:
     def set_profiles(self, profiles: Profiles) -> None:
         self.profiles = profiles
 
+    def pane_key(self, pane: WindowAggregate) -> tuple | None:
+        """What `pane_fields` files a pane's scores under; None for panes it never scores."""
+        if pane.series.keyset != self.keyset or pane.source_partition is not None:
+            return None
+        return pane.series.label, pane.window_start_ms
+
+    @staticmethod
+    def pane_fields(rows: list[dict]) -> dict[tuple, dict]:
+        """`score`'s rows as the snapshot fields of their panes (REDIS_MAP_FIELDS), by pane_key."""
+        fields: dict[tuple, dict] = {}
+        for row in rows:
+            pane = fields.setdefault((row["series"], row["window_start"]), {"drift": {}, "drift_alarms": {}})
+            name = f"{row['feature']}:{row['statistic']}"
+            pane["drift"][name] = row["value"]
+            if row["drifted"]:
+                pane["drift_alarms"][name] = row["threshold"]
+        return fields
+
     def score(self, panes: list[WindowAggregate], now_ms: int) -> list[dict]:
         """One row per (pane, feature, statistic) judged: a drift_metrics row, `drifted` its alarm."""
         rows = []
         for pane in sorted(panes, key=lambda p: p.window_start_ms):
-            if pane.series.keyset != self.keyset or pane.source_partition is not None:
+            if self.pane_key(pane) is None:
                 continue
             labels = pane.series.as_dict()
             features = self.profiles.get((labels["service"], labels["model"])) or self.profiles.get(GLOBAL_SCOPE, {})
