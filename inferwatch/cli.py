@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import importlib.util
 import sys
+import time
 
 import click
 
@@ -196,13 +197,14 @@ def baseline() -> None:
 @click.option("--until", default="0s", show_default=True, help="End of the reference range, before now.")
 @click.option("--bins", type=click.IntRange(min=2, max=100), default=10, show_default=True,
               help="Bins of each numeric feature (reference quantiles).")
-@click.option("--min-events", type=click.IntRange(min=10), default=100, show_default=True,
-              help="Events a pane needs to be judged (and a reference window to calibrate on).")
+@click.option("--min-events", type=click.IntRange(min=10), default=None,
+              help="Events a pane needs to be judged (and a reference window to calibrate on) "
+                   "[default: the drift_min_events setting, 100].")
 @click.option("--max-events", type=click.IntRange(min=1000), default=200_000, show_default=True,
               help="Reference events read per (service, model), the first ones of the range.")
 @click.pass_context
 @_needs_worker
-def baseline_build(ctx, since: str, until: str, bins: int, min_events: int, max_events: int) -> None:
+def baseline_build(ctx, since: str, until: str, bins: int, min_events: int | None, max_events: int) -> None:
     """Build the reference profile of every (service, model) from its events in ClickHouse over a
     time range, calibrated on the range's own panes, and make it the one the worker measures
     drift against (Redis iw:drift:profiles; the worker reads it within drift_profile_refresh_seconds)."""
@@ -230,7 +232,9 @@ def baseline_build(ctx, since: str, until: str, bins: int, min_events: int, max_
             {"since": since_s, "until": until_s, "max_events": max_events})
     except Exception as exc:
         raise click.ClickException(f"reading the reference events: {exc}") from exc
-    profiles, skipped = build_profiles(rows, settings.window_seconds, bins, min_events)
+    source = f"built from the events of {since} ago to {until} ago, at {time.strftime('%Y-%m-%dT%H:%MZ', time.gmtime())}"
+    profiles, skipped = build_profiles(rows, settings.window_seconds, bins, min_events or settings.drift_min_events,
+                                       source)
     for (service, model), reason in skipped.items():
         click.echo(f"  {service}/{model}: left out: {reason}", err=True)
     if not profiles:
@@ -261,12 +265,15 @@ def baseline_show(ctx) -> None:
         profiles = read_profiles(redis.Redis.from_url(settings.resolved_redis_url, socket_connect_timeout=5))
     except (StackNotRunning, redis.RedisError) as exc:
         raise click.ClickException(f"reading the profiles from Redis: {exc}") from exc
-    rows = [[f"{service}/{model}", name, len(p.proportions), t.statistic, f"{t.window_seconds}s", t.windows,
-             t.value, t.min_events]
+    rows = [[f"{service}/{model}", "provisional" if p.provisional else "built", name, len(p.proportions),
+             t.statistic, f"{t.window_seconds}s", t.windows, t.value, t.min_events]
             for (service, model), features in sorted(profiles.items()) for name, p in features.items()
             for t in p.thresholds]
-    click.echo(format_table(["scope", "feature", "bins", "statistic", "window", "calibrated on", "threshold",
-                             "min events"], rows))
+    click.echo(format_table(["scope", "profile", "feature", "bins", "statistic", "window", "calibrated on",
+                             "threshold", "min events"], rows))
+    for (service, model), features in sorted(profiles.items()):
+        sources = sorted({p.source for p in features.values() if p.source})
+        click.echo(f"{service}/{model}: {'; '.join(sources) or 'no source recorded'}")
 
 
 @main.command("cluster-ddl")

@@ -224,6 +224,22 @@ class Settings(BaseSettings):
         30.0, gt=0, description="How often the worker reads the reference profiles `inferwatch baseline build` "
         "stores in Redis (s).",
     )
+    drift_reference_panes: int = Field(
+        10, ge=0, description="A (service, model) without a reference profile gets a provisional one, learned "
+        "from its first this many panes with drift_min_events events; 0: drift is scored against built profiles "
+        "only. At least 3 (the thresholds are calibrated on these panes).",
+    )
+    drift_min_events: int = Field(
+        100, ge=10, description="Events a pane needs to be judged for drift, or to be a reference pane: fewer "
+        "make the statistic mostly sampling noise. `baseline build --min-events` defaults to it.",
+    )
+
+    @field_validator("drift_reference_panes")
+    @classmethod
+    def _check_reference_panes(cls, panes: int) -> int:
+        if 0 < panes < 3:
+            raise ValueError("0 (no learning) or at least 3: thresholds are calibrated on these panes")
+        return panes
 
     @field_validator("window_keys")
     @classmethod

@@ -14,7 +14,8 @@ import time
 from dataclasses import dataclass, field
 
 from inferwatch.processors.decoding import DecodedMessages, Decoder, decode_messages
-from inferwatch.processors.drift.scorer import DriftScorer
+from inferwatch.processors.drift.learner import ProfileLearner
+from inferwatch.processors.drift.scorer import DriftScorer, Profiles
 from inferwatch.processors.rules import configured as configured_rules
 from inferwatch.processors.windows.aggregate import WindowAggregate
 from inferwatch.processors.windows.longer import LongerWindows, DueWindow
@@ -80,6 +81,7 @@ class LiveUpdate:
     alerts: list[dict]
     counters: dict[str, int] = field(default_factory=dict)
     drift: list[dict] = field(default_factory=list)  # drift_metrics rows of the panes closed now (drift/scorer.py)
+    learned_profiles: Profiles = field(default_factory=dict)  # provisional profiles learned now, to store
     late_by_series: dict[str, int] = field(default_factory=dict)  # "<keyset>:<series>" -> late events
     # Longer windows now final, to merge from their panes' finalised states (longer.py).
     due_windows: list[DueWindow] = field(default_factory=list)
@@ -129,7 +131,9 @@ class WindowPipeline:
             settings.window_seconds, self.windows.lateness_ms,
         )
         self.rules = configured_rules(settings, self.keysets)
-        self.drift = DriftScorer(self.keysets[0].name, settings.drift_persistence)
+        learner = (ProfileLearner(settings.drift_reference_panes, settings.drift_min_events)
+                   if settings.drift_reference_panes else None)
+        self.drift = DriftScorer(self.keysets[0].name, settings.drift_persistence, learner)
         self._touched: dict[int, WindowAggregate] = {}
         self._event_acks, self._feedback_acks = PendingAcks(), PendingAcks()
         self._feedback_changed = False  # feedback arrived since the last live update
@@ -245,6 +249,7 @@ class WindowPipeline:
             alerts=[a.as_dict() for a in alerts],
             counters=counters,
             drift=drift,
+            learned_profiles=self.drift.take_learned(),
             late_by_series={f"{key.keyset}:{key.label}": n for key, n in self.windows.take_late_counts().items()},
             ackable=ackable,
         )

@@ -85,7 +85,9 @@ def test_thresholds_come_from_the_reference_windows_and_the_profile_survives_jso
     profile = FeatureProfile.numeric("latency_ms", values)
     windows = split_windows(ts, values, 60)
     calibrated = profile.calibrated(windows, 60, sigmas=3.0, min_events=100)
-    psis = np.array([profile.statistic("psi", profile.counts(w)) for w in windows if len(w) >= 100])
+    # Each window against the rest of the reference (the whole would include it).
+    psis = np.array([psi(profile.counts(np.concatenate(windows[:i] + windows[i + 1:])) / (values.size - len(w)),
+                         profile.counts(w)) for i, w in enumerate(windows) if len(w) >= 100])
     threshold = calibrated.threshold("psi", 60)
     assert (threshold.windows, threshold.mean, threshold.std) == (psis.size, pytest.approx(psis.mean()),
                                                                   pytest.approx(psis.std()))

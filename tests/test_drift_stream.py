@@ -1,6 +1,7 @@
 """Drift on the real stack: a reference profile built from what the worker stored in ClickHouse
 (`inferwatch baseline build`), then a shift of prompt length scored pane by pane, alarmed after
-`drift_persistence` panes, alerted, and stored in drift_metrics and Redis."""
+`drift_persistence` panes, alerted, and stored in drift_metrics and Redis. Without a built
+profile, the worker learns a provisional one from each series' first panes and alarms the same."""
 
 from __future__ import annotations
 
@@ -52,16 +53,21 @@ def redis_server(tmp_path):
     server.stop()
 
 
-def test_a_prompt_length_shift_is_scored_alarmed_alerted_and_stored(stack, redis_server, tmp_path):
+def drift_settings(stack, redis_server, tmp_path, **overrides):
     run = uuid.uuid4().hex[:8]
     settings = stack.model_copy(update={
         "state_dir": tmp_path, "kafka_bootstrap": stack.resolved_kafka_bootstrap, "redis_url": redis_server.url,
         "clickhouse_dsn": f"chdb://{tmp_path / 'clickhouse'}",
         "events_topic": f"drift-{run}", "dlq_topic": f"drift-{run}.dlq", "feedback_topic": f"drift-{run}.feedback",
         "app_id": f"drift-{run}", "window_seconds": WINDOW_S, "allowed_lateness_seconds": 2.0,
-        "partition_idle_seconds": 2.0, "live_update_seconds": 0.5, "longer_windows": [],
+        "partition_idle_seconds": 2.0, "live_update_seconds": 0.5, "longer_windows": [], **overrides,
     })
     create_topics(settings, settings.kafka_bootstrap, progress=lambda _: None)
+    return settings
+
+
+def test_a_prompt_length_shift_is_scored_alarmed_alerted_and_stored(stack, redis_server, tmp_path):
+    settings = drift_settings(stack, redis_server, tmp_path)
     client = redis.Redis.from_url(settings.redis_url)
     minute = int(time.time() * 1000) // 60_000 * 60_000
     reference_start = minute - 14 * 60_000
@@ -112,3 +118,35 @@ def test_a_prompt_length_shift_is_scored_alarmed_alerted_and_stored(stack, redis
         assert "input_tokens" in status.stdout and "alarm" in status.stdout
     finally:
         second.stop()
+
+
+def test_without_a_built_profile_the_worker_learns_one_from_the_first_panes_and_alarms(stack, redis_server, tmp_path):
+    settings = drift_settings(stack, redis_server, tmp_path, drift_reference_panes=5)
+    client = redis.Redis.from_url(settings.redis_url)
+    start = int(time.time() * 1000) // 60_000 * 60_000 - 12 * 60_000
+    worker = Worker(settings, "worker-learning")
+    try:
+        # Seven ordinary minutes (five to learn from), then prompts four times longer.
+        ordinary = publish(settings, start, 7, seed=31)
+        publish(settings, start + 7 * 60_000, 4, seed=32, input_scale=4.0)
+        profiles = wait_for("a provisional profile of every model in Redis",
+                            lambda: (p := read_profiles(client)) and len(p) == len({(e["service"], e["model"])
+                                                                                   for e in ordinary}) and p, 120)
+        for features in profiles.values():
+            assert {"input_tokens", "output_tokens", "latency_ms"} <= set(features)
+            assert all(p.provisional and "first 5 panes" in p.source for p in features.values())
+            assert all(p.threshold("js", WINDOW_S).windows == 5 for p in features.values())
+        shown = cli(settings, "baseline", "show")
+        assert shown.returncode == 0, shown.stderr
+        assert "provisional" in shown.stdout and "learned from its first 5 panes" in shown.stdout
+
+        def alarmed():
+            _, rows = worker.sql("SELECT DISTINCT model FROM drift_metrics WHERE feature = 'input_tokens' AND drifted")
+            return rows if len(rows) == len(profiles) else None
+
+        wait_for("an input_tokens drift alarm of every model", alarmed, 120)
+        _, early = worker.sql("SELECT count() FROM drift_metrics WHERE feature = 'input_tokens' AND drifted "
+                              f"AND window_start < toDateTime({(start + 7 * 60_000) // 1000})")
+        assert early == [[0]]  # no alarm before the shift
+    finally:
+        worker.stop()

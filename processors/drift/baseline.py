@@ -13,8 +13,8 @@ FEATURES = ("input_tokens", "output_tokens", "latency_ms")
 COLUMNS = ("service", "model", "ts_ms", *FEATURES)
 
 
-def build_profiles(rows: list, window_seconds: int, bins: int = 10,
-                   min_events: int = 100) -> tuple[Profiles, dict[tuple[str, str], str]]:
+def build_profiles(rows: list, window_seconds: int, bins: int = 10, min_events: int = 100,
+                   source: str = "") -> tuple[Profiles, dict[tuple[str, str], str]]:
     """`rows`: (service, model, ts_ms, *FEATURES) tuples. Returns the profiles, calibrated for
     panes of `window_seconds`, and why each (service, model) left out was (too few events or windows)."""
     by_scope: dict[tuple[str, str], list] = {}
@@ -26,7 +26,7 @@ def build_profiles(rows: list, window_seconds: int, bins: int = 10,
         ts = columns[0].astype(np.int64)
         try:
             profiles[scope] = {
-                feature: FeatureProfile.numeric(feature, values, bins).calibrated(
+                feature: FeatureProfile.numeric(feature, values, bins, source=source).calibrated(
                     split_windows(ts, values, window_seconds), window_seconds, min_events=min_events)
                 for feature, values in zip(FEATURES, columns[1:])}
         except ValueError as exc:

@@ -13,6 +13,10 @@ Thresholds are calibrated, not the textbook bands: real traffic is not i.i.d. (o
 conversation trace, consecutive 5-minute windows of input tokens reach PSI 0.3 against their own
 hour), so a threshold is the mean plus `sigmas` standard deviations of the statistic over the
 reference's own windows of the size that will be judged (NannyML's rule over reference chunks).
+Each reference window is compared with the rest of the reference, not with the whole of it: a
+window is part of the whole, which pulls the whole towards it (by a factor (k + 1) / (k - 1) in
+expected divergence for k windows, 5/3 for four), and thresholds from a short reference would
+sit under what an ordinary later window scores.
 A window with fewer than `min_events` is not judged: its statistic is mostly sampling noise.
 """
 
@@ -51,21 +55,41 @@ class FeatureProfile:
     categories: tuple[str, ...] = ()  # categorical: one bin each, then OTHER
     relative_accuracy: float = DEFAULT_RELATIVE_ACCURACY  # numeric: of the sketch buckets the edges end
     thresholds: tuple[Threshold, ...] = field(default=())
+    source: str = ""  # what the reference was, for people: a time range, or the panes it was learned from
+    provisional: bool = False  # learned from a series' first panes, until a built profile replaces it
 
     @classmethod
     def numeric(cls, feature: str, values: np.ndarray, bins: int = 10,
-                relative_accuracy: float = DEFAULT_RELATIVE_ACCURACY) -> FeatureProfile:
+                relative_accuracy: float = DEFAULT_RELATIVE_ACCURACY, source: str = "") -> FeatureProfile:
         values = np.asarray(values, dtype=np.float64)
         if values.size < bins:
             raise ValueError(f"{feature}: {values.size} reference values, need at least {bins}")
         sketch = LatencySketch(relative_accuracy)
         edges = np.unique([sketch.upper_bound(q) for q in np.quantile(values, np.arange(1, bins) / bins)])
+        return cls._binned(feature, edges, values, np.ones(values.size), relative_accuracy, source)
+
+    @classmethod
+    def from_sketch(cls, feature: str, sketch: LatencySketch, bins: int = 10, source: str = "") -> FeatureProfile:
+        """The profile of the values a sketch holds: its quantiles' buckets are the bin edges
+        (the same edges `numeric` gives the values themselves, to the sketch's accuracy), bin
+        means and the standard deviation from its buckets' representatives."""
+        if sketch.count < bins:
+            raise ValueError(f"{feature}: {sketch.count} reference values, need at least {bins}")
+        edges = np.unique([sketch.upper_bound(q) for q in sketch.quantiles(tuple(np.arange(1, bins) / bins))])
+        values, counts = sketch.histogram()
+        return cls._binned(feature, edges, values, counts, sketch.relative_accuracy, source)
+
+    @classmethod
+    def _binned(cls, feature: str, edges: np.ndarray, values: np.ndarray, weights: np.ndarray,
+                relative_accuracy: float, source: str) -> FeatureProfile:
         index = np.searchsorted(edges, values, side="left")
-        counts = np.bincount(index, minlength=edges.size + 1)
-        sums = np.bincount(index, weights=values, minlength=edges.size + 1)
+        counts = np.bincount(index, weights=weights, minlength=edges.size + 1)
+        sums = np.bincount(index, weights=weights * values, minlength=edges.size + 1)
+        mean = sums.sum() / weights.sum()
+        std = float(np.sqrt(np.sum(weights * (values - mean) ** 2) / weights.sum()))
         return cls(feature, "numeric", tuple(proportions(counts)), tuple(edges.tolist()),
-                   tuple((sums / np.maximum(counts, 1)).tolist()), float(values.std()),
-                   relative_accuracy=relative_accuracy)
+                   tuple((sums / np.maximum(counts, 1)).tolist()), std, relative_accuracy=relative_accuracy,
+                   source=source)
 
     @classmethod
     def categorical(cls, feature: str, values, max_categories: int = 20) -> FeatureProfile:
@@ -94,24 +118,34 @@ class FeatureProfile:
                              f"edges are on buckets of {self.relative_accuracy}")
         return sketch.counts_at_most(self.edges)
 
-    def statistic(self, name: str, counts) -> float:
-        """One statistic of a window's bin counts against the reference: psi, js, kl
-        (statistics.STATISTICS) or, for a numeric feature, wasserstein."""
+    def statistic(self, name: str, counts, reference=None) -> float:
+        """One statistic of a window's bin counts against the reference (or other `reference`
+        proportions in the same bins): psi, js, kl (statistics.STATISTICS) or, for a numeric
+        feature, wasserstein."""
+        reference = self.proportions if reference is None else reference
         if name == "wasserstein" and self.kind == "numeric":
-            return wasserstein(self.proportions, counts, self.values, self.std)
-        return STATISTICS[name](self.proportions, counts)
+            return wasserstein(reference, counts, self.values, self.std)
+        return STATISTICS[name](reference, counts)
 
     def calibrated(self, windows: list, window_seconds: int, statistics=("psi", "js"), sigmas: float = 3.0,
                    min_events: int = 100) -> FeatureProfile:
         """This profile with thresholds from the reference's own windows (their values, each a
         window of `window_seconds`); windows under `min_events` are left out, as they will be."""
-        judged = [self.counts(w) for w in windows if len(w) >= min_events]
+        return self.calibrated_on_counts([self.counts(w) for w in windows], window_seconds, statistics, sigmas,
+                                         min_events)
+
+    def calibrated_on_counts(self, window_counts: list[np.ndarray], window_seconds: int, statistics=("psi", "js"),
+                             sigmas: float = 3.0, min_events: int = 100) -> FeatureProfile:
+        """`calibrated`, from each reference window's counts in this profile's bins (all the
+        reference's windows: together they are the reference)."""
+        total = np.sum(window_counts, axis=0)
+        judged = [counts for counts in window_counts if counts.sum() >= min_events]
         if len(judged) < 3:
             raise ValueError(f"{self.feature}: {len(judged)} reference windows of {window_seconds}s with "
                              f">= {min_events} events: too few to calibrate on (need 3)")
         thresholds = []
         for name in statistics:
-            values = np.array([self.statistic(name, counts) for counts in judged])
+            values = np.array([self.statistic(name, counts, proportions(total - counts)) for counts in judged])
             thresholds.append(Threshold(name, window_seconds, len(judged), float(values.mean()), float(values.std()),
                                         float(values.mean() + sigmas * values.std()), min_events))
         kept = [t for t in self.thresholds if t.window_seconds != window_seconds]

@@ -4,11 +4,14 @@ window sketches that name one: aggregators/quantiles.py) and statistic. Pure log
 A pane is judged when its (service, model) has a profile (or there is a global one, scope
 ("", "")) with a threshold calibrated for the pane's size, and it holds at least that
 threshold's `min_events`. It is in alarm when the statistic exceeds the threshold in
-`persistence` consecutive judged panes of that series (profile.py says why).
+`persistence` consecutive judged panes of that series (profile.py says why). A (service, model)
+with neither learns a provisional profile from its first panes, when given a learner
+(learner.py); `take_learned` hands what was learned to be stored.
 """
 
 from __future__ import annotations
 
+from inferwatch.processors.drift.learner import ProfileLearner
 from inferwatch.processors.drift.profile import FeatureProfile
 from inferwatch.processors.windows.aggregate import WindowAggregate
 
@@ -24,14 +27,22 @@ Profiles = dict[tuple[str, str], dict[str, FeatureProfile]]  # (service, model) 
 
 
 class DriftScorer:
-    def __init__(self, keyset: str, persistence: int = 2):
+    def __init__(self, keyset: str, persistence: int = 2, learner: ProfileLearner | None = None):
         self.keyset = keyset  # the model series' key set: service and model among its fields
         self.persistence = persistence
+        self.learner = learner
         self.profiles: Profiles = {}
+        self._learned: Profiles = {}  # learned here: kept for scopes the stored profiles lack
+        self._to_store: Profiles = {}  # learned, not yet handed over to be stored
         self._runs: dict[tuple, int] = {}  # (series, feature, statistic) -> consecutive panes over
 
     def set_profiles(self, profiles: Profiles) -> None:
-        self.profiles = profiles
+        """The stored profiles; those learned here and not yet stored are kept."""
+        self.profiles = {**profiles, **{scope: p for scope, p in self._learned.items() if scope not in profiles}}
+
+    def take_learned(self) -> Profiles:
+        learned, self._to_store = self._to_store, {}
+        return learned
 
     def pane_key(self, pane: WindowAggregate) -> tuple | None:
         """What `pane_fields` files a pane's scores under; None for panes it never scores."""
@@ -58,7 +69,11 @@ class DriftScorer:
             if self.pane_key(pane) is None:
                 continue
             labels = pane.series.as_dict()
-            features = self.profiles.get((labels["service"], labels["model"])) or self.profiles.get(GLOBAL_SCOPE, {})
+            scope = (labels["service"], labels["model"])
+            features = self.profiles.get(scope) or self.profiles.get(GLOBAL_SCOPE)
+            if features is None:
+                self._learn(scope, pane)
+                continue
             for metric in pane.metrics.values():
                 profile = features.get(getattr(metric, "drift_feature", None) or "")
                 if profile is None:
@@ -79,3 +94,11 @@ class DriftScorer:
                         "drifted": self._runs[key] >= self.persistence,
                     })
         return rows
+
+    def _learn(self, scope: tuple[str, str], pane: WindowAggregate) -> None:
+        if self.learner is None:
+            return
+        sketches = {m.drift_feature: m.sketch for m in pane.metrics.values() if getattr(m, "drift_feature", None)}
+        learned = self.learner.observe(scope, pane.window_seconds, pane.window_start_ms, sketches)
+        if learned is not None:
+            self.profiles[scope] = self._learned[scope] = self._to_store[scope] = learned

@@ -100,16 +100,21 @@ class LatencySketch:
     def counts_at_most(self, bounds) -> np.ndarray:
         """Values per bin of ascending `bounds` (each an upper_bound): at most bounds[0], then
         above bounds[i-1] and at most bounds[i], ..., then above the last: len(bounds) + 1 counts."""
-        bound_keys = np.array([-np.inf if b <= MIN_TRACKED_VALUE else round(math.log(b) / self._log_gamma)
-                               for b in bounds])
-        counts = np.zeros(len(bounds) + 1, dtype=np.int64)
-        counts[0] += self.zero_count
-        if self.buckets:
-            keys = np.fromiter(self.buckets.keys(), dtype=np.int64, count=len(self.buckets))
-            n = np.fromiter(self.buckets.values(), dtype=np.int64, count=len(self.buckets))
-            counts += np.bincount(np.searchsorted(bound_keys, keys, side="left"), weights=n,
-                                  minlength=len(bounds) + 1).astype(np.int64)
-        return counts
+        values, counts = self.histogram()
+        # A bucket's representative is inside it, so it falls in the bin its whole bucket is in.
+        return np.bincount(np.searchsorted(np.asarray(bounds, dtype=np.float64), values, side="left"),
+                           weights=counts, minlength=len(bounds) + 1).astype(np.int64)
+
+    def histogram(self) -> tuple[np.ndarray, np.ndarray]:
+        """(representative value, count) of each non-empty bucket, ascending; the zero bucket's
+        representative is 0."""
+        keys = np.fromiter(self.buckets.keys(), dtype=np.int64, count=len(self.buckets))
+        counts = np.fromiter(self.buckets.values(), dtype=np.int64, count=len(self.buckets))
+        order = np.argsort(keys)
+        values = 2 * self._gamma ** keys[order].astype(np.float64) / (self._gamma + 1)
+        if self.zero_count:
+            return np.concatenate(([0.0], values)), np.concatenate(([self.zero_count], counts[order]))
+        return values, counts[order]
 
     def to_state(self) -> dict:
         """JSON-able, exact: from_state(to_state()) merges and answers like the original."""

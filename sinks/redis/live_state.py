@@ -144,8 +144,10 @@ class LiveStateWriter:
         alerts: list[dict],
         counters: dict[str, int],
         late_by_series: dict[str, int],
+        learned_profiles: Profiles | None = None,
     ) -> None:
-        """`closed_windows` must be ones this worker claimed (claim_closed)."""
+        """`closed_windows` must be ones this worker claimed (claim_closed). `learned_profiles`
+        are stored where their scope has none yet: a built profile, or another worker's, wins."""
         now_ms = int(time.time() * 1000)
         pipe = self.client.pipeline(transaction=False)
         pipe.set(f"{WORKER_PREFIX}:{self.worker_id}", 1, px=self.heartbeat_ms)  # every tick: see _CLAIM
@@ -172,6 +174,8 @@ class LiveStateWriter:
             for name, increment in increments.items():
                 if increment:
                     pipe.hincrby(hash_name, name, increment)
+        for scope, features in (learned_profiles or {}).items():
+            pipe.hsetnx(DRIFT_PROFILES, *_profile_field(scope, features))
         if any(late_by_series.values()):
             # Series names come from producers: the late counts expire once no series is late for a while.
             pipe.expire(LATE_EVENTS, self.window_ttl_seconds)
@@ -217,9 +221,11 @@ def read_windows(client: redis.Redis, limit: int = 200) -> list[dict]:
 def write_profiles(client: redis.Redis, profiles: Profiles) -> None:
     """Make these the reference profiles of their scopes (the others stay): one field per
     "<service>|<model>" of ``iw:drift:profiles``, JSON of feature -> profile."""
-    client.hset(DRIFT_PROFILES, mapping={
-        "|".join(scope): json.dumps({name: p.to_dict() for name, p in features.items()})
-        for scope, features in profiles.items()})
+    client.hset(DRIFT_PROFILES, mapping=dict(_profile_field(scope, features) for scope, features in profiles.items()))
+
+
+def _profile_field(scope: tuple[str, str], features: dict[str, FeatureProfile]) -> tuple[str, str]:
+    return "|".join(scope), json.dumps({name: p.to_dict() for name, p in features.items()})
 
 
 def read_profiles(client: redis.Redis) -> Profiles:

@@ -1,0 +1,69 @@
+"""Provisional reference profiles learned from a series' first panes: the same bins and
+thresholds a profile built from those panes' raw events gets (the sketches bin exactly), marked
+provisional; learned once, handed over once, then scored against."""
+
+import numpy as np
+import pytest
+
+from inferwatch.processors.drift.learner import ProfileLearner
+from inferwatch.processors.drift.profile import FeatureProfile, split_windows
+from inferwatch.processors.drift.scorer import DriftScorer
+from inferwatch.processors.sketches.latency_sketch import LatencySketch
+from tests.test_drift_scorer import T0, closed_panes, minute_events
+
+
+def test_a_profile_from_a_sketch_bins_its_values_exactly_and_keeps_their_spread():
+    values = np.random.default_rng(3).lognormal(6, 0.9, 5000).round()
+    sketch = LatencySketch()
+    sketch.add_many(values)
+    profile = FeatureProfile.from_sketch("input_tokens", sketch)
+    assert np.array_equal(profile.sketch_counts(sketch), profile.counts(values))
+    # Deciles: each bin holds about a tenth, to the sketch's 1 % buckets.
+    assert np.allclose(profile.proportions, 0.1, atol=0.02)
+    assert profile.std == pytest.approx(values.std(), rel=0.01)
+    bin_of = np.searchsorted(profile.edges, values, side="left")
+    assert np.allclose(profile.values, [values[bin_of == b].mean() for b in range(len(profile.edges) + 1)], rtol=0.01)
+
+
+def model_panes(minutes, scope, scale=lambda m: 1.0):
+    events = [e for m in minutes for e in minute_events(m, seed=m, scale=scale(m))]
+    return [p for p in closed_panes(events) if tuple(p.series.values[:2]) == scope], events
+
+
+def test_learned_thresholds_equal_those_calibrated_on_the_reference_panes_raw_events():
+    scope = ("chat-api", "llama-3.1-8b-chat-ft")
+    panes, events = model_panes(range(5), scope)
+    learner = ProfileLearner(panes=5, min_events=50)
+    learned = [learner.observe(scope, 60, p.window_start_ms, {"input_tokens": p.metrics["input_length"].sketch})
+               for p in panes]
+    assert learned[:4] == [None] * 4
+    profile = learned[4]["input_tokens"]
+    assert profile.provisional and "first 5 panes" in profile.source
+    mine = [e for e in events if (e["service"], e["model"]) == scope]
+    ts, values = np.array([e["ts"] for e in mine]), np.array([e["input_tokens"] for e in mine], float)
+    expected = profile.calibrated(split_windows(ts, values, 60), 60, min_events=50)
+    for statistic in ("js", "psi"):
+        assert profile.threshold(statistic, 60).value == pytest.approx(expected.threshold(statistic, 60).value, abs=1e-12)
+
+
+def test_panes_under_min_events_are_not_reference_panes():
+    scope = ("chat-api", "llama-3.1-8b-chat-ft")
+    panes, _ = model_panes(range(3), scope)
+    learner = ProfileLearner(panes=3, min_events=10_000)
+    assert all(learner.observe(scope, 60, p.window_start_ms, {"input_tokens": p.metrics["input_length"].sketch})
+               is None for p in panes)
+
+
+def test_a_series_without_a_profile_learns_one_then_alarms_on_a_shift():
+    scope = ("chat-api", "llama-3.1-8b-chat-ft")
+    scorer = DriftScorer("model", persistence=2, learner=ProfileLearner(panes=4, min_events=50))
+    panes, _ = model_panes(range(8), scope, scale=lambda m: 5.0 if m >= 6 else 1.0)
+    reference_rows = scorer.score(panes[:4], 0)
+    assert reference_rows == []  # the reference panes themselves are not judged
+    learned = scorer.take_learned()
+    assert list(learned) == [scope] and scorer.take_learned() == {}
+    assert {"input_tokens", "output_tokens", "latency_ms"} <= set(learned[scope])
+    scorer.set_profiles({})  # a refresh from a Redis that does not hold it yet keeps it
+    rows = [r for r in scorer.score(panes[4:], 0) if r["feature"] == "input_tokens" and r["statistic"] == "js"]
+    assert [r["window_start"] for r in rows] == [T0 + m * 60_000 for m in (4, 5, 6, 7)]
+    assert [r["drifted"] for r in rows] == [False, False, False, True]
