@@ -151,10 +151,11 @@ def worker(ctx: click.Context) -> None:
 @click.pass_context
 def simulate(ctx, rate, duration, time_scale, scenario, scenario_model, factor, scenario_at, seed) -> None:
     """Publish modelled traffic (several services and models) to the events topic."""
+    from inferwatch.producers.scenarios import Change
     from inferwatch.producers.simulate import simulate as run
 
     publisher = run(
-        _settings(ctx), rate, duration, time_scale, scenario, scenario_model, factor, scenario_at, seed=seed,
+        _settings(ctx), rate, duration, time_scale, [Change(scenario, scenario_model, factor, scenario_at)], seed=seed,
         on_progress=lambda p: click.echo(f"{p.elapsed_s:5.0f}s  {p.events:>9,} events sent", err=True),
     )
     click.echo(f"sent {publisher.stats.events_sent:,} events in {publisher.stats.messages_sent:,} batch messages")
@@ -345,12 +346,13 @@ def query(ctx, name: str | None, since: str, model: str, limit: int, as_json: bo
 @main.command()
 @click.option("--rate", type=float, default=1000.0, show_default=True, help="Events per second.")
 @click.option("--duration", type=float, default=60.0, show_default=True, help="Seconds of traffic.")
-@click.option("--time-scale", type=float, default=5.0, show_default=True,
-              help="Event time per wall second (5 = five 1-minute windows in a minute).")
+@click.option("--time-scale", type=float, default=10.0, show_default=True,
+              help="Event time per wall second (10 = ten 1-minute windows in a minute).")
 @click.pass_context
 @_needs_worker
 def demo(ctx, rate: float, duration: float, time_scale: float) -> None:
-    """Start the stack, run the pipeline on modelled traffic with a latency regression, query it."""
+    """Start the stack, run the pipeline on modelled traffic with a latency regression and a prompt
+    drift, query it."""
     from inferwatch.demo import run_demo
 
     sys.exit(run_demo(_settings(ctx), rate, duration, time_scale))

@@ -1,13 +1,18 @@
 """`inferwatch demo`: the whole pipeline on the local stack, in about a minute and a half.
 
 Starts Kafka and Redis, a worker process, then publishes modelled traffic with event time
-compressed (default 5x: five 1-minute windows in a minute of wall time); half-way through, one
-model's latency regresses. Live window numbers are printed from Redis while it runs; at the end
-the alerts and an analyst query over ClickHouse are printed and everything is stopped.
+compressed (default 10x: ten 1-minute windows in a minute of wall time); half-way through, one
+model's latency regresses, and from 60 % on another model's prompts get four times longer. Drift
+is measured against provisional reference profiles the worker learns from each model's first
+DEMO_REFERENCE_PANES panes (the run is ten minutes of event time; the default,
+drift_reference_panes, is 10). Live window numbers are printed from Redis while it runs; at the
+end the drift scores, the alerts and an analyst query over ClickHouse are printed and everything
+is stopped.
 """
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -20,6 +25,7 @@ from inferwatch.polling import wait_for
 from inferwatch.processes import read_process, stop_process
 from inferwatch.processors.windows.keys import parse_keysets
 from inferwatch.processors.worker import WORKER_PROCESS
+from inferwatch.producers.scenarios import Change
 from inferwatch.producers.simulate import SimulationProgress, simulate
 from inferwatch.query import QueryError, run_query
 from inferwatch.settings import Settings
@@ -28,6 +34,10 @@ from inferwatch.tables import format_result, format_windows
 
 REGRESSED_MODEL = "llama-3.1-8b-chat-ft"
 REGRESSION_FACTOR = 4.0
+DRIFTED_MODEL = "mistral-7b-support-ft"
+DRIFT_FACTOR = 4.0
+DRIFT_AT = 0.6
+DEMO_REFERENCE_PANES = 5
 WAIT_TIMEOUT_S = 120
 POLL_S = 0.5
 
@@ -50,6 +60,7 @@ def _start_worker(settings: Settings) -> subprocess.Popen:
     worker = subprocess.Popen(
         [sys.executable, "-m", "inferwatch.cli", "--state-dir", str(settings.state_dir), "worker"],
         stdout=log_path.open("ab"), stderr=subprocess.STDOUT, start_new_session=True,
+        env={**os.environ, "INFERWATCH_DRIFT_REFERENCE_PANES": str(DEMO_REFERENCE_PANES)},
     )
     print(f"worker: pid {worker.pid}, log {log_path}")
 
@@ -106,7 +117,9 @@ def _drive(settings: Settings, rate: float, duration_s: float, time_scale: float
                 and w["window_seconds"] == str(settings.window_seconds) and w["hop_seconds"] == "0"
                 and w["keyset"] == model_keyset]
     print(f"\ntraffic: {rate:.0f} events/s for {duration_s:.0f}s, event time x{time_scale:g}; "
-          f"{REGRESSED_MODEL} latency x{REGRESSION_FACTOR:g} from half-way\n")
+          f"{REGRESSED_MODEL} latency x{REGRESSION_FACTOR:g} from half-way; {DRIFTED_MODEL} prompts "
+          f"x{DRIFT_FACTOR:g} longer from {DRIFT_AT:.0%}; drift references learned from each model's first "
+          f"{DEMO_REFERENCE_PANES} minutes\n")
 
     def show_live(progress: SimulationProgress) -> None:
         if int(progress.elapsed_s) % 10:
@@ -117,10 +130,10 @@ def _drive(settings: Settings, rate: float, duration_s: float, time_scale: float
         print(format_windows([w for w in windows if int(w["window_start_ms"]) == latest]))
 
     run_id = uuid.uuid4().hex[:12]
-    publisher = simulate(
-        settings, rate, duration_s, time_scale, "latency-regression", REGRESSED_MODEL, REGRESSION_FACTOR,
-        on_progress=show_live, start_ms=start_ms, run_id=run_id,
-    )
+    changes = [Change("latency-regression", REGRESSED_MODEL, REGRESSION_FACTOR, 0.5),
+               Change("prompt-drift", DRIFTED_MODEL, DRIFT_FACTOR, DRIFT_AT)]
+    publisher = simulate(settings, rate, duration_s, time_scale, changes, on_progress=show_live, start_ms=start_ms,
+                         run_id=run_id)
     sent = publisher.stats.events_sent
     print(f"\nsent {sent:,} events in {publisher.stats.messages_sent:,} batch messages; waiting for the pipeline")
 
@@ -144,6 +157,9 @@ def _drive(settings: Settings, rate: float, duration_s: float, time_scale: float
         print("\n=== cost per tenant and model over the run (Redis: tenant windows, per-partition parts added up) ===")
         print(format_result(*_tenant_costs(tenant_panes), "table"))
 
+    print("\n=== drift of each model's panes against its learned reference: JS distance, * = alarm (Redis) ===")
+    print(format_result(*_drift_table(run_panes()), "table"))
+
     alerts = [a for a in read_alerts(client) if int(a["window_start_ms"]) >= start_ms]
     print("\n=== alerts (Redis stream iw:alerts) ===")
     for alert in reversed(alerts):
@@ -155,9 +171,26 @@ def _drive(settings: Settings, rate: float, duration_s: float, time_scale: float
     columns, rows = run_query(settings, ANALYST_QUERY.format(run_id=run_id))
     print(format_result(columns, rows, "table"))
 
-    alerted = {a["model"] for a in alerts}
-    if alerted != {REGRESSED_MODEL}:
-        print(f"\nunexpected: alerts fired for {sorted(alerted) or 'no model'}, expected {REGRESSED_MODEL} only")
+    latency_alerted = {a["model"] for a in alerts if a["rule"] == "p99_latency"}
+    prompt_drift_alerted = {a["model"] for a in alerts if a["rule"] == "drift" and "input_tokens" in a["message"]}
+    if latency_alerted != {REGRESSED_MODEL}:
+        print(f"\nunexpected: p99 alerts fired for {sorted(latency_alerted) or 'no model'}, expected {REGRESSED_MODEL} only")
         return 1
-    print(f"\nas expected: the p99 alert fired for {REGRESSED_MODEL} only")
+    if DRIFTED_MODEL not in prompt_drift_alerted:
+        print(f"\nunexpected: no prompt-length drift alert for {DRIFTED_MODEL}")
+        return 1
+    print(f"\nas expected: the p99 alert fired for {REGRESSED_MODEL} only, and prompt-length drift was "
+          f"alerted for {DRIFTED_MODEL}")
     return 0
+
+
+def _drift_table(panes: list[dict]) -> tuple[list[str], list[list]]:
+    """Per closed model pane: the JS distance of each feature to the reference, '*' when in alarm."""
+    features = ("input_tokens", "output_tokens", "latency_ms")
+    rows = []
+    for pane in sorted(panes, key=lambda w: (w["model"], int(w["window_start_ms"]))):
+        minute = time.strftime("%H:%M", time.gmtime(int(pane["window_start_ms"]) / 1000))
+        scores = [f"{float(pane[f'drift:{f}:js']):.3f}{'*' if f'drift_alarm:{f}:js' in pane else ''}"
+                  if f"drift:{f}:js" in pane else "learning" for f in features]
+        rows.append([minute, pane["model"], *scores])
+    return ["window", "model", *features], rows

@@ -1,8 +1,8 @@
 """Named traffic scenarios: what changes in the modelled traffic, and from when.
 
 Each scenario changes the traffic of one model (default: the fleet's first, the chat model) from
-the fraction `at` of the run's event-time span on; tests and the demo assert that the pipeline
-notices exactly that. `SCENARIOS` maps the names `inferwatch simulate --scenario` accepts to a
+the fraction `at` of the run's event-time span on (a `Change`; a run may have several); tests and
+the demo assert that the pipeline notices exactly that. `SCENARIOS` maps the names `inferwatch simulate --scenario` accepts to a
 one-line description of the change.
 """
 
@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from inferwatch.producers.traffic_model import TOPICS, TrafficArrays, TrafficModel
+from inferwatch.producers.traffic_model import FLEET, TOPICS, TrafficArrays, TrafficModel
 
 SCENARIOS = {
     "steady": "nothing changes",
@@ -59,3 +59,16 @@ class Scenario:
             t.model_version[canary] = [f"{v}-canary" for v in t.model_version[canary]]
             t.latency_factor[canary] *= 1.5
             t.output_tokens[canary] *= 2
+
+
+@dataclass(frozen=True)
+class Change:
+    """A scenario planned for a run: from the fraction `at` of its event-time span on."""
+
+    scenario: str
+    model: str = FLEET[0].model
+    factor: float = DEFAULT_FACTOR
+    at: float = 0.5
+
+    def starting(self, start_ms: int, span_ms: float) -> Scenario:
+        return Scenario(self.scenario, self.model, int(start_ms + self.at * span_ms), self.factor)

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from inferwatch.producers.publisher import EventPublisher
-from inferwatch.producers.scenarios import Scenario
-from inferwatch.producers.traffic_model import FLEET, TrafficModel
+from inferwatch.producers.scenarios import Change
+from inferwatch.producers.traffic_model import TrafficModel
 from inferwatch.settings import Settings
 
 TICK_SECONDS = 0.05
@@ -28,10 +28,7 @@ def simulate(
     rate: float,
     duration_s: float,
     time_scale: float = 1.0,
-    scenario: str = "steady",
-    scenario_model: str = FLEET[0].model,
-    scenario_factor: float = 4.0,
-    scenario_at: float = 0.5,
+    changes: Sequence[Change] = (),
     seed: int | None = None,
     on_progress: Callable[[SimulationProgress], None] | None = None,
     start_ms: int | None = None,
@@ -50,7 +47,7 @@ def simulate(
     span_ms = duration_s * time_scale * 1000
     if start_ms is None:
         start_ms = int(time.time() * 1000 - span_ms)
-    change = Scenario(scenario, scenario_model, int(start_ms + scenario_at * span_ms), scenario_factor)
+    scenarios = [change.starting(start_ms, span_ms) for change in changes]
     model = TrafficModel(seed)
     publisher = EventPublisher(settings)
     started = time.monotonic()
@@ -62,7 +59,7 @@ def simulate(
         elapsed = min(time.monotonic() - started, duration_s)
         n = model.rng.poisson(rate * (elapsed - tick_start))
         ts = np.sort(start_ms + model.rng.uniform(tick_start, elapsed, n) * time_scale * 1000).astype(np.int64)
-        for event in model.events(ts, change):
+        for event in model.events(ts, scenarios):
             if run_id:
                 event["attributes"] = {"simulation_run": run_id}
             publisher.publish(event)

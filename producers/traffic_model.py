@@ -103,14 +103,14 @@ class TrafficModel:
     def model_of(self, traffic: TrafficArrays) -> np.ndarray:
         return self._fleet_column["model"][traffic.profile]
 
-    def events(self, ts_ms: np.ndarray, scenario=None, **given) -> list[dict]:
+    def events(self, ts_ms: np.ndarray, scenarios=(), **given) -> list[dict]:
         """One event per timestamp (epoch ms) as dicts ready for the Avro codec.
 
-        `scenario` is anything with `apply(model, traffic)` (see producers/scenarios.py);
-        `given` passes recorded input_tokens / output_tokens / profile (trace replay).
+        `scenarios`: things with `apply(model, traffic)` (see producers/scenarios.py), applied in
+        turn; `given` passes recorded input_tokens / output_tokens / profile (trace replay).
         """
         traffic = self.arrays(np.asarray(ts_ms), **given)
-        if scenario is not None:
+        for scenario in scenarios:
             scenario.apply(self, traffic)
         return self._serve(traffic)
 

@@ -45,7 +45,7 @@ def test_p99_alert_fires_once_for_the_regressed_model_only():
     settings = Settings(kafka_partitions=1, alert_p99_latency_ms=10_000, alert_min_events=50)
     pipeline = WindowPipeline(settings, codec)
     regression = Scenario("latency-regression", "llama-3.1-8b-chat-ft", from_ts_ms=T0, factor=4.0)
-    events = TrafficModel(seed=3).events(np.sort(T0 + np.arange(3000, dtype=np.int64) * 10), regression)
+    events = TrafficModel(seed=3).events(np.sort(T0 + np.arange(3000, dtype=np.int64) * 10), [regression])
     pipeline.process(messages(codec, [events[:1500]]), wall_ms=0)
     first = pipeline.live_update(wall_ms=0)
     pipeline.process(messages(codec, [events[1500:]]), wall_ms=1)

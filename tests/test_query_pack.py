@@ -104,7 +104,7 @@ def test_model_version_comparison_finds_a_slower_canary(loaded):
     model = "llama-3.1-8b-chat-ft"
     canary = Scenario("new-model-version", model, from_ts_ms=0)
     # 5 hours back and renamed: outside the other tests' look-backs and models.
-    events = [e for e in TrafficModel(seed=3).events(np.full(4000, int(time.time() * 1000) - 5 * 3600_000), canary)
+    events = [e for e in TrafficModel(seed=3).events(np.full(4000, int(time.time() * 1000) - 5 * 3600_000), [canary])
               if e["model"] == model]
     for e in events:
         e["model"] = "canary-test-model"

@@ -17,8 +17,10 @@ class Drift(WindowRule):
         return bool(window.get("drift_alarms"))  # only the closed panes the scorer put in alarm have any
 
     def check(self, window: dict) -> tuple[float, float, str] | None:
-        # The feature furthest over its threshold speaks for the pane.
-        name, threshold = max(window["drift_alarms"].items(), key=lambda a: window["drift"][a[0]] / a[1])
+        # The feature furthest over its threshold speaks for the pane, in JS if it is in alarm in
+        # JS (bounded by 1, readable across features); PSI's thresholds can be tiny.
+        name, threshold = max(window["drift_alarms"].items(),
+                              key=lambda a: (a[0].endswith(":js"), window["drift"][a[0]] / a[1]))
         feature, statistic = name.rsplit(":", 1)
         value = window["drift"][name]
         return value, threshold, (f"{feature} drifted from its reference: {statistic.upper()} {value:.3f} > "
