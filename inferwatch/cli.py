@@ -18,7 +18,7 @@ from inferwatch.settings import Settings, StackNotRunning
 # The import names of the `worker` extra's requirements (pyproject.toml); tests/test_packaging.py
 # checks that every requirement of the extra has one here.
 WORKER_MODULES = frozenset({
-    "faust", "aiokafka", "yarl", "cramjam", "redis", "hiredis", "clickhouse_connect", "chdb", "pandas",
+    "faust", "aiokafka", "yarl", "cramjam", "redis", "hiredis", "clickhouse_connect", "chdb", "pandas", "river",
     "pyarrow", "uvloop",
 })
 WORKER_EXTRA_MESSAGE = "this command needs the worker extra: pip install 'inferwatch[worker]'"

@@ -234,6 +234,11 @@ class Settings(BaseSettings):
         "make the statistic mostly sampling noise. `baseline build --min-events` defaults to it.",
     )
 
+    adwin_delta: float = Field(
+        0.002, ge=0, lt=1, description="Confidence of the ADWIN change detectors on each model series' latency, "
+        "answer length and error indicator (river's default; smaller: fewer, later detections); 0: no ADWIN.",
+    )
+
     @field_validator("drift_reference_panes")
     @classmethod
     def _check_reference_panes(cls, panes: int) -> int:

@@ -91,7 +91,7 @@ class UpdateCommitter:
         # A retry after a failure re-claims: claims are idempotent for their holder.
         panes, held = live_state.claim_closed(update.closed_windows)
         live_state.write(update.open_windows, panes, update.alerts, update.counters, update.late_by_series,
-                         update.learned_profiles)
+                         update.learned_profiles, update.detections)
         # Longer windows: merged from the finalised panes' states, this update's included,
         # whichever worker finalised them (one MGET for all).
         pane_ids = [due.pane_ids() for due in update.due_windows]
@@ -198,6 +198,7 @@ def _fold(older: LiveUpdate, newer: LiveUpdate) -> LiveUpdate:
         open_windows=list(open_windows.values()), closed_windows=older.closed_windows + newer.closed_windows,
         alerts=older.alerts + newer.alerts, counters=added(older.counters, newer.counters),
         drift=older.drift + newer.drift, learned_profiles=older.learned_profiles | newer.learned_profiles,
+        detections=older.detections + newer.detections,
         late_by_series=added(older.late_by_series, newer.late_by_series),
         due_windows=older.due_windows + newer.due_windows, ackable=older.ackable + newer.ackable,
     )

@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass, field
 
 from inferwatch.processors.decoding import DecodedMessages, Decoder, decode_messages
+from inferwatch.processors.drift.adwin import AdwinDetectors, Detection, detection_row
 from inferwatch.processors.drift.learner import ProfileLearner
 from inferwatch.processors.drift.scorer import DriftScorer, Profiles
 from inferwatch.processors.rules import configured as configured_rules
@@ -82,6 +83,7 @@ class LiveUpdate:
     counters: dict[str, int] = field(default_factory=dict)
     drift: list[dict] = field(default_factory=list)  # drift_metrics rows of the panes closed now (drift/scorer.py)
     learned_profiles: Profiles = field(default_factory=dict)  # provisional profiles learned now, to store
+    detections: list[dict] = field(default_factory=list)  # ADWIN's changes found since the last update (also in drift)
     late_by_series: dict[str, int] = field(default_factory=dict)  # "<keyset>:<series>" -> late events
     # Longer windows now final, to merge from their panes' finalised states (longer.py).
     due_windows: list[DueWindow] = field(default_factory=list)
@@ -134,6 +136,9 @@ class WindowPipeline:
         learner = (ProfileLearner(settings.drift_reference_panes, settings.drift_min_events)
                    if settings.drift_reference_panes else None)
         self.drift = DriftScorer(self.keysets[0].name, settings.drift_persistence, learner)
+        self.adwin = (AdwinDetectors(self.keysets[0].name, settings.adwin_delta, settings.max_series_per_keyset)
+                      if settings.adwin_delta else None)
+        self._detections: list[Detection] = []
         self._touched: dict[int, WindowAggregate] = {}
         self._event_acks, self._feedback_acks = PendingAcks(), PendingAcks()
         self._feedback_changed = False  # feedback arrived since the last live update
@@ -163,6 +168,8 @@ class WindowPipeline:
                 self._event_acks.add(0, partition, tokens)
                 continue
             result = self.windows.add(batch, partition, wall_ms)
+            if self.adwin is not None:
+                self._detections += self.adwin.update(batch)
             late += result.late
             for window in result.touched:
                 self._touched[id(window)] = window
@@ -230,6 +237,7 @@ class WindowPipeline:
         open_windows = [w.snapshot() for w in open_panes + open_composites + open_feedback]
         drift = self.drift.score(closed, int(wall_ms))
         scores = self.drift.pane_fields(drift)
+        detections, self._detections = [detection_row(d, int(wall_ms)) for d in self._detections], []
         # Closed panes carry their state (the longer windows are merged from the finalised ones)
         # and, the model series', their drift scores.
         closed_windows = ([{**w.snapshot(), "state": w.to_state(), **scores.get(self.drift.pane_key(w), {})}
@@ -248,7 +256,8 @@ class WindowPipeline:
             due_windows=due_windows,
             alerts=[a.as_dict() for a in alerts],
             counters=counters,
-            drift=drift,
+            drift=drift + detections,
+            detections=detections,
             learned_profiles=self.drift.take_learned(),
             late_by_series={f"{key.keyset}:{key.label}": n for key, n in self.windows.take_late_counts().items()},
             ackable=ackable,

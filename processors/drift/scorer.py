@@ -90,7 +90,8 @@ class DriftScorer:
                         "service": labels["service"], "model": labels["model"],
                         "model_version": labels.get("model_version", ""), "series": pane.series.label,
                         "feature": profile.feature, "detector": DETECTOR, "statistic": statistic,
-                        "value": value, "threshold": threshold.value,
+                        "value": value, "threshold": threshold.value, "reference": float("nan"),
+                        "events": metric.sketch.count, "reference_events": 0,
                         "drifted": self._runs[key] >= self.persistence,
                     })
         return rows

@@ -92,7 +92,8 @@ DRIFT_SPEC = (
     Column("ts", "time"), Column("window_start", "time"), Column("window_seconds", "u32"),
     Column("service", "lc"), Column("model", "lc"), Column("model_version", "lc"),
     Column("feature", "lc"), Column("detector", "lc"), Column("statistic", "lc"),
-    Column("value", "f64"), Column("threshold", "f64"), Column("drifted", "bool"),
+    Column("value", "f64"), Column("threshold", "f64"), Column("reference", "f64"), Column("events", "u64"),
+    Column("reference_events", "u64"), Column("drifted", "bool"),
 )
 
 EVENT_COLUMNS = tuple(c.name for c in EVENT_SPEC)

@@ -35,6 +35,7 @@ SINK_STATS = "iw:sink"
 HANDOFF_PREFIX = "iw:handoff"
 WORKER_PREFIX = "iw:worker"
 DRIFT_PROFILES = "iw:drift:profiles"
+DRIFT_DETECTIONS = "iw:drift:detections"
 ALERT_STREAM_MAXLEN = 10_000
 
 
@@ -145,6 +146,7 @@ class LiveStateWriter:
         counters: dict[str, int],
         late_by_series: dict[str, int],
         learned_profiles: Profiles | None = None,
+        detections: list[dict] = (),
     ) -> None:
         """`closed_windows` must be ones this worker claimed (claim_closed). `learned_profiles`
         are stored where their scope has none yet: a built profile, or another worker's, wins."""
@@ -174,6 +176,9 @@ class LiveStateWriter:
             for name, increment in increments.items():
                 if increment:
                     pipe.hincrby(hash_name, name, increment)
+        for detection in detections:  # ADWIN's changes (processors/drift/adwin.py detection_row)
+            pipe.xadd(DRIFT_DETECTIONS, {k: str(v) for k, v in detection.items()}, maxlen=ALERT_STREAM_MAXLEN,
+                      approximate=True)
         for scope, features in (learned_profiles or {}).items():
             pipe.hsetnx(DRIFT_PROFILES, *_profile_field(scope, features))
         if any(late_by_series.values()):
