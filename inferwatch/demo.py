@@ -200,7 +200,7 @@ def _adwin_table(client: redis.Redis, start_ms: int) -> tuple[list[str], list[li
 
 def _drift_table(panes: list[dict]) -> tuple[list[str], list[list]]:
     """Per closed model pane: the JS distance of each feature to the reference, '*' when in alarm."""
-    features = ("input_tokens", "output_tokens", "latency_ms")
+    features = ("input_tokens", "output_tokens", "latency_ms", "topic")
     rows = []
     for pane in sorted(panes, key=lambda w: (w["model"], int(w["window_start_ms"]))):
         minute = time.strftime("%H:%M", time.gmtime(int(pane["window_start_ms"]) / 1000))

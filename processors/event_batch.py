@@ -33,6 +33,8 @@ class EventBatch:
     cost_usd: np.ndarray  # float64, NaN where the event had no cost
     ttft_ms: np.ndarray  # float64, NaN where the response was not streamed
     error_type: np.ndarray  # object: str, or None for OK events
+    topic: np.ndarray  # object: str, or None
+    finish_reason: np.ndarray  # object: str, or None
     quality_scores: list[dict]  # per event, usually empty
 
     def __len__(self) -> int:
@@ -51,6 +53,9 @@ class EventBatch:
         def column(name: str, dtype) -> np.ndarray:
             return np.fromiter(map(itemgetter(name), events), dtype=dtype, count=len(events))
 
+        def strings(name: str) -> np.ndarray:  # None where absent
+            return np.array(list(map(itemgetter(name), events)), dtype=object)
+
         def floats(name: str) -> np.ndarray:  # None (absent) -> NaN
             return np.array(list(map(itemgetter(name), events)), dtype=np.float64)
 
@@ -64,6 +69,8 @@ class EventBatch:
             output_tokens=column("output_tokens", np.int64),
             cost_usd=floats("cost_usd"),
             ttft_ms=floats("ttft_ms"),
-            error_type=np.array(list(map(itemgetter("error_type"), events)), dtype=object),
+            error_type=strings("error_type"),
+            topic=strings("topic"),
+            finish_reason=strings("finish_reason"),
             quality_scores=list(map(itemgetter("quality_scores"), events)),
         )

@@ -25,6 +25,8 @@ event = st.fixed_dictionaries({
     "output_tokens": st.integers(0, 100_000),
     "cost_usd": optional_float,
     "error_type": st.none() | st.sampled_from(["timeout", "rate_limited", "oom"]),
+    "topic": st.none() | st.sampled_from(["billing", "technical"]),
+    "finish_reason": st.none() | st.sampled_from(["stop", "length", "content_filter"]),
     "quality_scores": st.dictionaries(st.sampled_from(["relevance", "toxicity"]), st.floats(0, 1)),
 })
 
@@ -69,7 +71,7 @@ def test_a_window_snapshot_has_every_output_and_a_partition_part_none_of_the_ske
     whole, part = WindowAggregate(series, 0, 60), WindowAggregate(series, 0, 60, source_partition=2)
     batch = EventBatch.from_events([{
         "ts": 0, "status": "OK", "latency_ms": 120.0, "ttft_ms": 30.0, "input_tokens": 10, "output_tokens": 5,
-        "cost_usd": 0.01, "error_type": None, "quality_scores": {}}], [])
+        "cost_usd": 0.01, "error_type": None, "topic": None, "finish_reason": "stop", "quality_scores": {}}], [])
     whole.add(batch, np.arange(1), 0)
     part.add(batch, np.arange(1), 2)
     for window in (whole, part):
@@ -85,7 +87,7 @@ def test_a_state_of_another_version_or_without_a_metric_contributes_nothing_to_i
     window = WindowAggregate(series, 0, 60)
     batch = EventBatch.from_events([{
         "ts": 0, "status": "ERROR", "latency_ms": 5.0, "ttft_ms": None, "input_tokens": 1, "output_tokens": 2,
-        "cost_usd": None, "error_type": "oom", "quality_scores": {}}], [])
+        "cost_usd": None, "error_type": "oom", "topic": None, "finish_reason": None, "quality_scores": {}}], [])
     window.add(batch, np.arange(1), 0)
     state = window.to_state()
     state["metrics"]["status"][0] += 1  # written by a newer version of that aggregator

@@ -67,3 +67,23 @@ def test_a_series_without_a_profile_learns_one_then_alarms_on_a_shift():
     rows = [r for r in scorer.score(panes[4:], 0) if r["feature"] == "input_tokens" and r["statistic"] == "js"]
     assert [r["window_start"] for r in rows] == [T0 + m * 60_000 for m in (4, 5, 6, 7)]
     assert [r["drifted"] for r in rows] == [False, False, False, True]
+
+
+def test_a_topic_mix_shift_is_scored_from_the_panes_category_counts_and_alarmed():
+    scope = ("chat-api", "llama-3.1-8b-chat-ft")
+    events = [e for m in range(9) for e in minute_events(m, seed=m)]
+    shifted = [e for e in events if e["ts"] >= T0 + 6 * 60_000 and (e["service"], e["model"]) == scope]
+    for i, e in enumerate(shifted):  # from minute 6 on, half of the traffic asks technical questions
+        if i % 2:
+            e["topic"] = "technical"
+    panes = [p for p in closed_panes(events) if tuple(p.series.values[:2]) == scope]
+    scorer = DriftScorer("model", persistence=2, learner=ProfileLearner(panes=5, min_events=50))
+    rows = [r for r in scorer.score(panes, 0) if r["feature"] == "topic" and r["statistic"] == "js"]
+    profile = scorer.take_learned()[scope]["topic"]
+    assert profile.kind == "categorical" and set(profile.categories) == {e["topic"] for e in events}
+    for row in rows:  # each pane's score is the statistic of its events' own topics
+        topics = [e["topic"] for e in events if e["ts"] // 60_000 * 60_000 == row["window_start"]
+                  and (e["service"], e["model"]) == scope]
+        assert row["value"] == pytest.approx(profile.statistic("js", profile.counts(topics)), abs=1e-12)
+    assert [r["window_start"] for r in rows] == [T0 + m * 60_000 for m in (5, 6, 7, 8)]
+    assert [r["drifted"] for r in rows] == [False, False, True, True]

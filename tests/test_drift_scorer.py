@@ -53,7 +53,7 @@ def test_pane_scores_equal_the_statistics_of_their_events_and_alarm_after_two_in
 def test_profiles_are_built_per_model_and_a_thin_one_is_left_out_with_its_reason():
     events = [e for m in range(5) for e in minute_events(m, seed=m)]
     rows = [(e["service"], e["model"], e["ts"], *(e[f] for f in FEATURES)) for e in events]
-    rows += [("tiny", "model", T0, 1, 1, 1.0)] * 20
+    rows += [("tiny", "model", T0, 1, 1, 1.0, None, "stop")] * 20
     profiles, skipped = build_profiles(rows, 60, min_events=50)
     assert set(profiles) == {(e["service"], e["model"]) for e in events}
     assert all(set(p) == set(FEATURES) and all(f.threshold("js", 60) for f in p.values()) for p in profiles.values())

@@ -15,6 +15,7 @@ import pytest
 import redis
 
 from inferwatch.deploy.local_stack import create_topics
+from inferwatch.processors.drift.baseline import FEATURES
 from inferwatch.producers.publisher import EventPublisher
 from inferwatch.producers.traffic_model import TrafficModel
 from inferwatch.sinks.redis.live_state import read_alerts, read_profiles
@@ -84,7 +85,7 @@ def test_a_prompt_length_shift_is_scored_alarmed_alerted_and_stored(stack, redis
     assert built.returncode == 0, built.stderr
     profiles = read_profiles(client)
     assert {scope for scope in profiles} == {(e["service"], e["model"]) for e in reference}
-    assert all(set(features) == {"input_tokens", "output_tokens", "latency_ms"} for features in profiles.values())
+    assert all(set(features) == set(FEATURES) for features in profiles.values())
 
     # 2. A worker that starts with the profiles (read before its first live update) sees prompts
     # four times longer, from the minute after the reference on.

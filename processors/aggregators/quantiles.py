@@ -32,6 +32,10 @@ class QuantileSketch(Aggregator):
     def __init__(self, sketch: LatencySketch | None = None):
         self.sketch = LatencySketch() if sketch is None else sketch
 
+    @property
+    def drift_sample(self) -> LatencySketch:
+        return self.sketch
+
     def values(self, batch: EventBatch, rows: np.ndarray) -> np.ndarray:
         """The events' values (non-negative; events without one left out)."""
         return getattr(batch, self.column)[rows]

@@ -1,9 +1,9 @@
 """Provisional reference profiles, learned from each model series' first closed panes, so that
 drift is watched from the start, before anyone runs `inferwatch baseline build`. Pure logic.
 
-A (service, model) without a profile collects the drift sketches of its first `panes` closed
-panes that hold at least `min_events` events; their merged sketches give the profile's bins
-(FeatureProfile.from_sketch) and the panes themselves calibrate its thresholds, as a built
+A (service, model) without a profile collects the drift samples (sketches, category counts) of
+its first `panes` closed panes that hold at least `min_events` events; their merged samples give
+the profile's bins (FeatureProfile.from_sample) and the panes themselves calibrate its thresholds, as a built
 profile's reference windows do. Such a profile is marked provisional: the first minutes of a
 series are not always its good behaviour, and `inferwatch baseline build` over a range the team
 trusts replaces it. The panes collected so far are held in memory: a worker restarted while
@@ -14,8 +14,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from inferwatch.processors.drift.profile import FeatureProfile
-from inferwatch.processors.sketches.latency_sketch import LatencySketch
+from inferwatch.processors.drift.profile import FeatureProfile, Sample, merged_samples, sample_size
 
 Scope = tuple[str, str]  # (service, model)
 
@@ -25,14 +24,15 @@ class ProfileLearner:
         if panes < 3:
             raise ValueError(f"a profile is calibrated on at least 3 panes, not {panes}")
         self.panes, self.min_events, self.bins = panes, min_events, bins
-        self._collected: dict[Scope, list[tuple[int, dict[str, LatencySketch]]]] = {}  # (start ms, sketches)
+        self._collected: dict[Scope, list[tuple[int, dict[str, Sample]]]] = {}  # (start ms, samples)
 
     def observe(self, scope: Scope, window_seconds: int, window_start_ms: int,
-                sketches: dict[str, LatencySketch]) -> dict[str, FeatureProfile] | None:
-        """A closed pane of `scope` (its drift sketches by feature); the scope's profiles once
+                samples: dict[str, Sample]) -> dict[str, FeatureProfile] | None:
+        """A closed pane of `scope` (its drift samples by feature); the scope's profiles once
         this pane completes its reference, else None. A feature is profiled if all the reference
         panes hold `min_events` of it (time to first token exists for streamed responses only)."""
-        copies = {feature: _copy(sketch) for feature, sketch in sketches.items() if sketch.count >= self.min_events}
+        copies = {feature: _copy(sample) for feature, sample in samples.items()
+                  if sample_size(sample) >= self.min_events}
         if not copies:
             return None
         collected = self._collected.setdefault(scope, [])
@@ -47,22 +47,18 @@ class ProfileLearner:
         source = (f"learned from its first {len(collected)} panes of {window_seconds}s with >= {self.min_events} "
                   f"events, {_iso(first)} to {_iso(last + window_seconds * 1000)}")
         profiles = {}
-        for feature in sorted(set.intersection(*(set(sketches) for _, sketches in collected))):
-            merged = LatencySketch(collected[0][1][feature].relative_accuracy)
-            for _, sketches in collected:
-                merged.merge(sketches[feature])
-            profile = FeatureProfile.from_sketch(feature, merged, self.bins, source)
+        for feature in sorted(set.intersection(*(set(samples) for _, samples in collected))):
+            profile = FeatureProfile.from_sample(feature, merged_samples([s[feature] for _, s in collected]),
+                                                 self.bins, source)
             profiles[feature] = FeatureProfile(**{
-                **profile.calibrated_on_counts([profile.sketch_counts(s[feature]) for _, s in collected],
+                **profile.calibrated_on_counts([profile.sample_counts(s[feature]) for _, s in collected],
                                                window_seconds, min_events=self.min_events).__dict__,
                 "provisional": True})
         return profiles
 
 
-def _copy(sketch: LatencySketch) -> LatencySketch:
-    copy = LatencySketch(sketch.relative_accuracy)
-    copy.merge(sketch)
-    return copy
+def _copy(sample: Sample) -> Sample:
+    return merged_samples([sample])  # a new sketch or dict: the pane's may be merged into later
 
 
 def _iso(ms: int) -> str:

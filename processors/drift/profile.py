@@ -32,6 +32,27 @@ from inferwatch.processors.sketches.latency_sketch import DEFAULT_RELATIVE_ACCUR
 OTHER = "__other__"
 PROFILE_VERSION = 1
 
+# What a window holds of a drift feature (its aggregator's `drift_sample`): a sketch of a numeric
+# feature, or the counts per category of a categorical one. Both merge exactly.
+Sample = LatencySketch | dict[str, int]
+
+
+def sample_size(sample: Sample) -> int:
+    return sample.count if isinstance(sample, LatencySketch) else sum(sample.values())
+
+
+def merged_samples(samples: list[Sample]) -> Sample:
+    if isinstance(samples[0], LatencySketch):
+        total = LatencySketch(samples[0].relative_accuracy)
+        for sketch in samples:
+            total.merge(sketch)
+        return total
+    counts: dict[str, int] = {}
+    for sample in samples:
+        for name, n in sample.items():
+            counts[name] = counts.get(name, 0) + n
+    return counts
+
 
 @dataclass(frozen=True)
 class Threshold:
@@ -92,11 +113,27 @@ class FeatureProfile:
                    source=source)
 
     @classmethod
-    def categorical(cls, feature: str, values, max_categories: int = 20) -> FeatureProfile:
+    def categorical(cls, feature: str, values, max_categories: int = 20, source: str = "") -> FeatureProfile:
         names, counts = np.unique(np.asarray(values, dtype=str), return_counts=True)
-        top = sorted(names[np.argsort(-counts, kind="stable")[:max_categories]].tolist())
-        profile = cls(feature, "categorical", (), categories=tuple(top))
-        return profile.with_proportions(proportions(profile.counts(values)))
+        return cls.from_category_counts(feature, dict(zip(names.tolist(), counts.tolist())), max_categories, source)
+
+    @classmethod
+    def from_category_counts(cls, feature: str, counts: dict[str, int], max_categories: int = 20,
+                             source: str = "") -> FeatureProfile:
+        """The profile of a reference's events per category: its `max_categories` most frequent
+        (ties by name), the rest in OTHER."""
+        if not counts:
+            raise ValueError(f"{feature}: no reference values")
+        top = sorted(sorted(counts, key=lambda name: (-counts[name], name))[:max_categories])
+        profile = cls(feature, "categorical", (), categories=tuple(top), source=source)
+        return profile.with_proportions(proportions(profile.category_counts(counts)))
+
+    @classmethod
+    def from_sample(cls, feature: str, sample: Sample, bins: int = 10, source: str = "") -> FeatureProfile:
+        """The profile of what windows hold of a feature: a sketch (numeric) or counts per category."""
+        if isinstance(sample, LatencySketch):
+            return cls.from_sketch(feature, sample, bins, source)
+        return cls.from_category_counts(feature, sample, source=source)
 
     def with_proportions(self, values) -> FeatureProfile:
         return FeatureProfile(**{**self.__dict__, "proportions": tuple(float(v) for v in values)})
@@ -110,6 +147,20 @@ class FeatureProfile:
         other = len(self.categories)
         index = np.fromiter((position.get(v, other) for v in values), dtype=np.int64)
         return np.bincount(index, minlength=other + 1)
+
+    def category_counts(self, counts: dict[str, int]) -> np.ndarray:
+        """A window's events per bin, from its counts per category."""
+        position = {name: i for i, name in enumerate(self.categories)}
+        binned = np.zeros(len(self.categories) + 1, dtype=np.int64)
+        for name, n in counts.items():
+            binned[position.get(name, len(self.categories))] += n
+        return binned
+
+    def sample_counts(self, sample: Sample) -> np.ndarray:
+        """A window's events per bin, from what it holds of this feature (exact either way)."""
+        if self.kind == "numeric":
+            return self.sketch_counts(sample)
+        return self.category_counts(sample)
 
     def sketch_counts(self, sketch: LatencySketch) -> np.ndarray:
         """A window's events per bin, from its sketch of this feature (exact: see the module doc)."""

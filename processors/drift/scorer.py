@@ -12,7 +12,7 @@ with neither learns a provisional profile from its first panes, when given a lea
 from __future__ import annotations
 
 from inferwatch.processors.drift.learner import ProfileLearner
-from inferwatch.processors.drift.profile import FeatureProfile
+from inferwatch.processors.drift.profile import FeatureProfile, sample_size
 from inferwatch.processors.windows.aggregate import WindowAggregate
 
 STATISTICS = ("js", "psi")
@@ -78,11 +78,12 @@ class DriftScorer:
                 profile = features.get(getattr(metric, "drift_feature", None) or "")
                 if profile is None:
                     continue
+                events = sample_size(metric.drift_sample)
                 for statistic in STATISTICS:
                     threshold = profile.threshold(statistic, pane.window_seconds)
-                    if threshold is None or metric.sketch.count < threshold.min_events:
+                    if threshold is None or events < threshold.min_events:
                         continue
-                    value = profile.statistic(statistic, profile.sketch_counts(metric.sketch))
+                    value = profile.statistic(statistic, profile.sample_counts(metric.drift_sample))
                     key = (pane.series, profile.feature, statistic)
                     self._runs[key] = self._runs.get(key, 0) + 1 if value > threshold.value else 0
                     rows.append({
@@ -91,7 +92,7 @@ class DriftScorer:
                         "model_version": labels.get("model_version", ""), "series": pane.series.label,
                         "feature": profile.feature, "detector": DETECTOR, "statistic": statistic,
                         "value": value, "threshold": threshold.value, "reference": float("nan"),
-                        "events": metric.sketch.count, "reference_events": 0,
+                        "events": events, "reference_events": 0,
                         "drifted": self._runs[key] >= self.persistence,
                     })
         return rows
@@ -99,7 +100,7 @@ class DriftScorer:
     def _learn(self, scope: tuple[str, str], pane: WindowAggregate) -> None:
         if self.learner is None:
             return
-        sketches = {m.drift_feature: m.sketch for m in pane.metrics.values() if getattr(m, "drift_feature", None)}
-        learned = self.learner.observe(scope, pane.window_seconds, pane.window_start_ms, sketches)
+        samples = {m.drift_feature: m.drift_sample for m in pane.metrics.values() if getattr(m, "drift_feature", None)}
+        learned = self.learner.observe(scope, pane.window_seconds, pane.window_start_ms, samples)
         if learned is not None:
             self.profiles[scope] = self._learned[scope] = self._to_store[scope] = learned
