@@ -177,7 +177,7 @@ def _wait_for_kafka(settings: Settings, bootstrap: str, process: subprocess.Pope
 
 
 def create_topics(settings: Settings, bootstrap: str, progress: Progress = print) -> None:
-    """Create the events, dead-letter and feedback topics if they do not exist (idempotent)."""
+    """Create the events, dead-letter, feedback and drift topics if they do not exist (idempotent)."""
     from confluent_kafka import KafkaError
     from confluent_kafka.admin import AdminClient, NewTopic
 
@@ -186,7 +186,7 @@ def create_topics(settings: Settings, bootstrap: str, progress: Progress = print
     # checked against by the worker and by ClickHouse alike (schemas/validation.py).
     config = {"max.message.bytes": str(settings.kafka_message_max_bytes), "message.timestamp.type": "LogAppendTime"}
     topics = [NewTopic(name, settings.kafka_partitions, 1, config=config)
-              for name in (settings.events_topic, settings.dlq_topic, settings.feedback_topic)]
+              for name in (settings.events_topic, settings.dlq_topic, settings.feedback_topic, settings.drift_topic)]
     for name, future in admin.create_topics(topics, operation_timeout=30).items():
         try:
             future.result()

@@ -66,6 +66,8 @@ class Settings(BaseSettings):
     events_topic: str = Field("llm.inference.v1", description="Topic of inference events.")
     dlq_topic: str = Field("llm.inference.dlq", description="Dead-letter topic for bad messages.")
     feedback_topic: str = Field("llm.feedback.v1", description="Topic of feedback and evaluation events.")
+    drift_topic: str = Field("llm.drift.v1", description="Topic the worker publishes drift detections on "
+                             "(schemas/drift_event.avsc).")
 
     # --- producer ----------------------------------------------------------------------------
     producer_batch_events: int = Field(

@@ -53,6 +53,7 @@ def create_app(settings: Settings) -> faust.App:
     events_topic = app.topic(settings.events_topic, key_serializer="raw", value_serializer="raw")
     feedback_topic = app.topic(settings.feedback_topic, key_serializer="raw", value_serializer="raw")
     dlq_topic = app.topic(settings.dlq_topic, key_serializer="raw", value_serializer="raw")
+    drift_topic = app.topic(settings.drift_topic, key_serializer="raw", value_serializer="raw")
 
     clickhouse = ClickHouseThread(settings)
     event_sink = ClickHouseEventSink(settings, clickhouse)
@@ -73,8 +74,11 @@ def create_app(settings: Settings) -> faust.App:
     async def send_dead_letter(key: bytes | None, value: bytes, headers: list) -> None:
         await dlq_topic.send(key=key, value=value, headers=headers)
 
+    async def send_drift(key: bytes, value: bytes) -> None:
+        await drift_topic.send(key=key, value=value)
+
     processor = StreamProcessor(settings, EventCodec(schema_ids(settings.schema_registry_url)), live_state,
-                                clickhouse, ack, send_dead_letter)
+                                clickhouse, ack, send_dead_letter, send_drift)
 
     async def takes(stream):
         """The stream's messages, a take at a time. Each carries (stream, event) to ack through:

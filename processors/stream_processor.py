@@ -7,7 +7,7 @@ committing) messages, and sending a dead letter.
   order they were read (pipeline.py); what is refused goes to the dead-letter topic and table;
 - feedback: decoded here, into the feedback windows;
 - each tick: the pipeline's live update goes to the committer (committer.py), which writes
-  Redis, then ClickHouse, then acks and commits;
+  Redis, then ClickHouse, then acks and commits; its drift detections go to the drift topic;
 - a rebalance: a revoked partition's handoff is written to Redis for its next owner, and read
   back by the worker it is assigned to (pipeline.handoff / resume).
 """
@@ -24,6 +24,7 @@ import redis
 
 from inferwatch.processors.committer import UpdateCommitter
 from inferwatch.processors.decoding import DecoderPool
+from inferwatch.processors.drift.detections import detection_records
 from inferwatch.processors.pipeline import DeadLetter, RawMessage, WindowPipeline, decode_items
 from inferwatch.schemas.dead_letter import dead_letter_record
 from inferwatch.schemas.wire import EventCodec
@@ -34,14 +35,17 @@ log = logging.getLogger(__name__)
 
 Ack = Callable[[list[object]], Awaitable[None]]  # ack these messages' tokens, then commit
 SendDeadLetter = Callable[[bytes | None, bytes, list[tuple[str, bytes]]], Awaitable[None]]  # key, value, headers
+SendDrift = Callable[[bytes, bytes], Awaitable[None]]  # key, value
 
 
 class StreamProcessor:
     """`live_state`: a LiveStateWriter; `clickhouse`: a ClickHouseThread."""
 
     def __init__(self, settings: Settings, codec: EventCodec, live_state, clickhouse, ack: Ack,
-                 send_dead_letter: SendDeadLetter):
+                 send_dead_letter: SendDeadLetter, send_drift: SendDrift):
         self.settings = settings
+        self.codec = codec
+        self.send_drift = send_drift
         self.pipeline = WindowPipeline(settings, codec)
         self.live_state = live_state
         self.send_dead_letter = send_dead_letter
@@ -84,7 +88,11 @@ class StreamProcessor:
     async def tick(self) -> None:
         """The live update: what changed goes to Redis now, to ClickHouse from the committer's queue."""
         await self._refresh_profiles()
-        await self.committer.write(self.pipeline.live_update())
+        update = self.pipeline.live_update()
+        detections = detection_records(update.drift)
+        await self.committer.write(update)
+        for record in detections:  # keyed by series: one series' detections stay in order
+            await self.send_drift(record["series"].encode(), self.codec.encode_drift(record))
 
     async def _refresh_profiles(self) -> None:
         """The reference profiles, from Redis every drift_profile_refresh_seconds (one read)."""

@@ -20,6 +20,7 @@ SCHEMA_DIR = Path(__file__).parent
 EVENT_SCHEMA_NAME = "inferwatch.v1.InferenceEvent"
 BATCH_SCHEMA_NAME = "inferwatch.v1.InferenceEventBatch"
 FEEDBACK_SCHEMA_NAME = "inferwatch.v1.FeedbackEvent"
+DRIFT_SCHEMA_NAME = "inferwatch.v1.DriftEvent"
 
 
 def _load(file_name: str) -> dict:
@@ -35,6 +36,11 @@ def event_schema() -> dict:
 @cache
 def feedback_schema() -> dict:
     return _load("feedback_event.avsc")
+
+
+@cache
+def drift_schema() -> dict:
+    return _load("drift_event.avsc")
 
 
 @cache
@@ -67,6 +73,7 @@ def parsed_wire_schema(name: str):
     """fastavro-parsed schema used on the hot path (logical types off, see above)."""
     source = {
         EVENT_SCHEMA_NAME: event_schema, BATCH_SCHEMA_NAME: batch_schema, FEEDBACK_SCHEMA_NAME: feedback_schema,
+        DRIFT_SCHEMA_NAME: drift_schema,
     }[name]()
     return fastavro.parse_schema(_without_logical_types(source), named_schemas={})
 
@@ -76,15 +83,17 @@ class SchemaIds:
     event: int
     batch: int
     feedback: int
+    drift: int
 
 
 def local_schema_ids() -> SchemaIds:
     ids = _load("schema_ids.json")
-    return SchemaIds(event=ids[EVENT_SCHEMA_NAME], batch=ids[BATCH_SCHEMA_NAME], feedback=ids[FEEDBACK_SCHEMA_NAME])
+    return SchemaIds(event=ids[EVENT_SCHEMA_NAME], batch=ids[BATCH_SCHEMA_NAME], feedback=ids[FEEDBACK_SCHEMA_NAME],
+                     drift=ids[DRIFT_SCHEMA_NAME])
 
 
 def registry_schema_ids(registry_url: str) -> SchemaIds:
-    """Register both schemas (idempotent in the registry) and return their ids."""
+    """Register the schemas (idempotent in the registry) and return their ids."""
     from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 
     client = SchemaRegistryClient({"url": registry_url})
@@ -96,6 +105,7 @@ def registry_schema_ids(registry_url: str) -> SchemaIds:
         event=register(EVENT_SCHEMA_NAME, event_schema()),
         batch=register(BATCH_SCHEMA_NAME, batch_schema()),
         feedback=register(FEEDBACK_SCHEMA_NAME, feedback_schema()),
+        drift=register(DRIFT_SCHEMA_NAME, drift_schema()),
     )
 
 

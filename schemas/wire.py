@@ -16,6 +16,7 @@ from fastavro import schemaless_reader, schemaless_writer
 
 from inferwatch.schemas.registry import (
     BATCH_SCHEMA_NAME,
+    DRIFT_SCHEMA_NAME,
     EVENT_SCHEMA_NAME,
     FEEDBACK_SCHEMA_NAME,
     SchemaIds,
@@ -58,6 +59,7 @@ class EventCodec:
         self._event_schema = parsed_wire_schema(EVENT_SCHEMA_NAME)
         self._batch_schema = parsed_wire_schema(BATCH_SCHEMA_NAME)
         self._feedback_schema = parsed_wire_schema(FEEDBACK_SCHEMA_NAME)
+        self._drift_schema = parsed_wire_schema(DRIFT_SCHEMA_NAME)
 
     def _encode(self, schema_id: int, schema, record: dict) -> bytes:
         out = io.BytesIO()
@@ -73,6 +75,15 @@ class EventCodec:
 
     def encode_feedback(self, feedback: dict) -> bytes:
         return self._encode(self.ids.feedback, self._feedback_schema, feedback)
+
+    def encode_drift(self, detection: dict) -> bytes:
+        return self._encode(self.ids.drift, self._drift_schema, detection)
+
+    def decode_drift(self, message: bytes) -> dict:
+        schema_id, body = unframe(message)
+        if schema_id != self.ids.drift:
+            raise WireFormatError(f"unknown schema id {schema_id} (drift={self.ids.drift})")
+        return self._read(schema_id, self._drift_schema, body)
 
     def decode_feedback(self, message: bytes) -> dict:
         schema_id, body = unframe(message)

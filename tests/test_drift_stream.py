@@ -13,9 +13,12 @@ import uuid
 import numpy as np
 import pytest
 import redis
+from confluent_kafka import Consumer
 
 from inferwatch.deploy.local_stack import create_topics
 from inferwatch.processors.drift.baseline import FEATURES
+from inferwatch.schemas.registry import local_schema_ids
+from inferwatch.schemas.wire import EventCodec
 from inferwatch.producers.publisher import EventPublisher
 from inferwatch.producers.traffic_model import TrafficModel
 from inferwatch.sinks.redis.live_state import read_alerts, read_profiles
@@ -60,6 +63,7 @@ def drift_settings(stack, redis_server, tmp_path, **overrides):
         "state_dir": tmp_path, "kafka_bootstrap": stack.resolved_kafka_bootstrap, "redis_url": redis_server.url,
         "clickhouse_dsn": f"chdb://{tmp_path / 'clickhouse'}",
         "events_topic": f"drift-{run}", "dlq_topic": f"drift-{run}.dlq", "feedback_topic": f"drift-{run}.feedback",
+        "drift_topic": f"drift-{run}.drift",
         "app_id": f"drift-{run}", "window_seconds": WINDOW_S, "allowed_lateness_seconds": 2.0,
         "partition_idle_seconds": 2.0, "live_update_seconds": 0.5, "longer_windows": [], **overrides,
     })
@@ -146,6 +150,32 @@ def test_without_a_built_profile_the_worker_learns_one_from_the_first_panes_and_
             return rows if len(rows) == len(profiles) else None
 
         wait_for("an input_tokens drift alarm of every model", alarmed, 120)
+        # Each alarm was published once, on the drift topic, as a DriftEvent: the first pane of the run.
+        consumer = Consumer(settings.kafka_config(**{"group.id": f"reader-{uuid.uuid4().hex[:6]}",
+                                                     "auto.offset.reset": "earliest"}))
+        consumer.subscribe([settings.drift_topic])
+        codec = EventCodec(local_schema_ids())
+        published = []
+
+        def alarms_published():
+            for message in consumer.consume(500, timeout=0.5):
+                published.append(codec.decode_drift(message.value()))
+            alarms = {(r["model"], r["statistic"]) for r in published
+                      if r["feature"] == "input_tokens" and r["detector"] == "reference_bins"}
+            return alarms if len(alarms) == 2 * len(profiles) else None
+
+        try:
+            wait_for("the input_tokens alarms on the drift topic", alarms_published, 60)
+        finally:
+            consumer.close()
+        _, rows = worker.sql("SELECT model, statistic, toUnixTimestamp(window_start) * 1000, value FROM drift_metrics "
+                             "WHERE feature = 'input_tokens' AND drifted ORDER BY window_start")
+        first_alarm = {}
+        for model, statistic, window_start, value in rows:
+            first_alarm.setdefault((model, statistic), (window_start, value))
+        for record in (r for r in published if r["feature"] == "input_tokens" and r["detector"] == "reference_bins"):
+            assert (record["event_time"], record["value"]) == first_alarm[record["model"], record["statistic"]]
+            assert record["threshold"] < record["value"] and record["reference"] is None
         _, early = worker.sql("SELECT count() FROM drift_metrics WHERE feature = 'input_tokens' AND drifted "
                               f"AND window_start < toDateTime({(start + 7 * 60_000) // 1000})")
         assert early == [[0]]  # no alarm before the shift

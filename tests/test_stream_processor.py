@@ -45,6 +45,9 @@ def test_a_take_is_dead_lettered_at_once_and_acked_after_its_windows_are_written
     async def send_dead_letter(key, value, headers):
         sent.append((key, value, dict(headers)))
 
+    async def send_drift(key, value):  # no profile, no learning (too few panes): never called
+        raise AssertionError("a drift detection from one minute of traffic")
+
     def message(offset, value, timestamp_ms):
         return RawMessage("llm.inference.v1", 0, offset, b"key", value, timestamp_ms, ack_token=f"offset {offset}")
 
@@ -62,7 +65,7 @@ def test_a_take_is_dead_lettered_at_once_and_acked_after_its_windows_are_written
 
     async def scenario():
         processor = StreamProcessor(settings, CODEC, LiveStateWriter(redis_server.url, 3600, 7200), clickhouse,
-                                    ack, send_dead_letter)
+                                    ack, send_dead_letter, send_drift)
         writer = asyncio.create_task(processor.write_clickhouse())
         try:
             await processor.on_events(take)

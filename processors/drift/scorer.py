@@ -94,6 +94,7 @@ class DriftScorer:
                         "value": value, "threshold": threshold.value, "reference": float("nan"),
                         "events": events, "reference_events": 0,
                         "drifted": self._runs[key] >= self.persistence,
+                        "alarm_started": self._runs[key] == self.persistence,  # a detection (detections.py)
                     })
         return rows
 
