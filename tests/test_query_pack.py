@@ -128,7 +128,8 @@ def test_drift_timeline(loaded):
     rows = [{"ts": now_ms - i * 60_000, "window_start": (now_ms - i * 60_000) // 60_000 * 60_000,
              "window_seconds": 60, "service": "chat-api", "model": model, "model_version": "v1",
              "feature": "prompt_chars", "detector": "psi", "statistic": "psi", "value": i / 10,
-             "threshold": 0.2, "drifted": i / 10 > 0.2}
+             "threshold": 0.2, "reference": float("nan"), "events": 500, "reference_events": 0,
+             "drifted": i / 10 > 0.2}
             for model in ("drift-a", "drift-b") for i in range(6)]
     rows.append({**rows[0], "ts": now_ms - 3 * 3600_000, "window_start": now_ms - 3 * 3600_000})  # too old
     sink.insert_drift_metrics(rows)
