@@ -29,7 +29,7 @@ judged pane is in `drift_metrics`, we read:
   shift not detected within 5,000 requests is a miss.
 
 Prints a table and, last, one JSON line with the headline figures and the baseline.
-Usage: python bench/drift_eval.py [--seeds 3] [--stationary 3]
+Usage: python bench/drift_eval.py [--seeds 3] [--stationary 3] [--reference-panes 10] [--persistence 2]
 """
 
 from __future__ import annotations
@@ -139,9 +139,11 @@ def messages(series: list[Series]) -> list[tuple[bytes, bytes]]:
     return [(key, value) for _, key, value in sorted(out, key=lambda m: m[0])]
 
 
-def run_worker(settings, series: list[Series]) -> dict:
-    """Produce every series through a worker of its own; the drift_metrics rows it wrote."""
-    env = {**os.environ, **{f"INFERWATCH_{k.upper()}": str(v) for k, v in WORKER_SETTINGS.items()}}
+def run_worker(settings, series: list[Series]) -> list:
+    """Produce every series through a worker of its own (`settings`' drift settings); the
+    drift_metrics rows it wrote."""
+    drift = {name: getattr(settings, name) for name in ("drift_reference_panes", "drift_persistence")}
+    env = {**os.environ, **{f"INFERWATCH_{k.upper()}": str(v) for k, v in {**WORKER_SETTINGS, **drift}.items()}}
     log = (settings.state_dir / "worker.log").open("wb")
     worker = subprocess.Popen([sys.executable, "-m", "inferwatch.cli", "--state-dir", str(settings.state_dir),
                                "worker"], stdout=log, stderr=subprocess.STDOUT, env=env)
@@ -282,12 +284,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=3, help="Series per shift kind.")
     parser.add_argument("--stationary", type=int, default=3, help="Series without a shift.")
+    parser.add_argument("--reference-panes", type=int, default=None, help="drift_reference_panes (default: the setting's).")
+    parser.add_argument("--persistence", type=int, default=None, help="drift_persistence (default: the setting's).")
     args = parser.parse_args()
     trace = load_trace(AZURE_TRACE)
     start_ms = (int(time.time() * 1000) - 75 * 60_000) // 60_000 * 60_000
     series = build_series(trace, start_ms, args.seeds, args.stationary)
     topic_js = jensen_shannon(np.array(TOPIC_MIX), np.array(TOPIC_MIX) * 0.75 + 0.25 * (np.array(TOPICS) == "technical"))
     settings = start_stack("iw-bench-drift-")
+    settings = settings.model_copy(update={k: v for k, v in (("drift_reference_panes", args.reference_panes),
+                                                               ("drift_persistence", args.persistence)) if v})
     try:
         local_stack.create_topics(settings, settings.resolved_kafka_bootstrap, progress=lambda line: None)
         started = time.perf_counter()
@@ -302,7 +308,8 @@ def main() -> None:
     n_events = sum(len(s.events) for s in series)
     print(f"\n{len(series)} series x {len(trace):,} requests of the Azure trace ({n_events:,} events) through one "
           f"worker in {elapsed:.0f} s; references learned from each series' first {settings.drift_reference_panes} "
-          f"panes; topic_mix shift: JS {topic_js:.3f} from the reference mix")
+          f"panes, alarms after {settings.drift_persistence} in a row; topic_mix shift: JS {topic_js:.3f} from the "
+          f"reference mix")
     print(f"\nfalse alarms over {result['stationary_series_days'] * 24:.1f} series-hours of stationary stream "
           f"(per series per day):")
     print(f"  windowed (alarms entered, any feature)   {result['false_windowed']:>4}   {result['false_windowed_per_day']:8.1f}")
@@ -328,6 +335,7 @@ def main() -> None:
         print(f"{name:34} {'-' if m is None else f'{m:,.0f}':>8} {'-' if p is None else f'{p:,.0f}':>8} {x:>7.0%}")
     print(json.dumps({
         "bench": "drift_eval", "series": len(series), "events": n_events,
+        "reference_panes": settings.drift_reference_panes, "persistence": settings.drift_persistence,
         "false_alarms_per_series_per_day": round(result["false_windowed_per_day"], 2),
         "adwin_false_detections_per_series_per_day": round(result["false_adwin_per_day"], 2),
         "delay_median_events": median, "delay_p95_events": p95 and round(p95), "miss_rate": round(miss, 3),
