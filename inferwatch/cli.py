@@ -233,9 +233,10 @@ def baseline_build(ctx, since: str, until: str, bins: int, min_events: int | Non
             {"since": since_s, "until": until_s, "max_events": max_events})
     except Exception as exc:
         raise click.ClickException(f"reading the reference events: {exc}") from exc
-    source = f"built from the events of {since} ago to {until} ago, at {time.strftime('%Y-%m-%dT%H:%MZ', time.gmtime())}"
+    built_at_ms = int(time.time() * 1000)
+    source = f"built from the events of {since} ago to {until} ago, at {_iso_minute(built_at_ms)}"
     profiles, skipped = build_profiles(rows, settings.window_seconds, bins, min_events or settings.drift_min_events,
-                                       source)
+                                       source, built_at_ms)
     for (service, model), reason in skipped.items():
         click.echo(f"  {service}/{model}: left out: {reason}", err=True)
     if not profiles:
@@ -275,6 +276,62 @@ def baseline_show(ctx) -> None:
     for (service, model), features in sorted(profiles.items()):
         sources = sorted({p.source for p in features.values() if p.source})
         click.echo(f"{service}/{model}: {'; '.join(sources) or 'no source recorded'}")
+
+
+@baseline.command("list")
+@click.pass_context
+@_needs_worker
+def baseline_list(ctx) -> None:
+    """List every kept version of the reference profiles, newest first: built (`baseline build`)
+    or provisional (learned by the worker), and which is active."""
+    import redis
+
+    from inferwatch.sinks.redis.live_state import read_profile_versions, read_profiles
+    from inferwatch.tables import format_table
+
+    settings = _settings(ctx)
+    try:
+        client = redis.Redis.from_url(settings.resolved_redis_url, socket_connect_timeout=5)
+        versions, active = read_profile_versions(client), read_profiles(client)
+    except (StackNotRunning, redis.RedisError) as exc:
+        raise click.ClickException(f"reading the profiles from Redis: {exc}") from exc
+    rows = []
+    for (service, model, built_at), features in sorted(versions.items(), key=lambda v: (v[0][:2], -v[0][2])):
+        now_active = {p.built_at_ms for p in active.get((service, model), {}).values()} == {built_at}
+        some = next(iter(features.values()))
+        rows.append([f"{service}/{model}", built_at, _iso_minute(built_at), "provisional" if some.provisional else "built",
+                     ", ".join(sorted(features)), "active" if now_active else "", some.source])
+    click.echo(format_table(["scope", "version", "built at", "profile", "features", "", "source"], rows))
+
+
+@baseline.command("activate")
+@click.argument("scope")
+@click.argument("version", type=int)
+@click.pass_context
+@_needs_worker
+def baseline_activate(ctx, scope: str, version: int) -> None:
+    """Make VERSION (from `baseline list`) the reference profile of SCOPE (service/model) again;
+    the worker reads it within drift_profile_refresh_seconds."""
+    import redis
+
+    from inferwatch.sinks.redis.live_state import activate_profile_version
+
+    service, slash, model = scope.partition("/")
+    if not slash:
+        raise click.BadParameter(f"{scope!r}: give the scope as service/model, as `baseline list` shows it")
+    settings = _settings(ctx)
+    try:
+        activate_profile_version(redis.Redis.from_url(settings.resolved_redis_url, socket_connect_timeout=5),
+                                 service, model, version)
+    except KeyError as exc:
+        raise click.ClickException(f"{exc.args[0]} (see `inferwatch baseline list`)") from exc
+    except (StackNotRunning, redis.RedisError) as exc:
+        raise click.ClickException(f"activating the profile in Redis: {exc}") from exc
+    click.echo(f"{scope}: version {version} ({_iso_minute(version)}) is the reference profile")
+
+
+def _iso_minute(ms: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%MZ", time.gmtime(ms / 1000))
 
 
 @main.command("cluster-ddl")

@@ -16,8 +16,8 @@ FEATURES = NUMERIC + CATEGORICAL
 COLUMNS = ("service", "model", "ts_ms", *FEATURES)
 
 
-def build_profiles(rows: list, window_seconds: int, bins: int = 10, min_events: int = 100,
-                   source: str = "") -> tuple[Profiles, dict[tuple[str, str], str]]:
+def build_profiles(rows: list, window_seconds: int, bins: int = 10, min_events: int = 100, source: str = "",
+                   built_at_ms: int = 0) -> tuple[Profiles, dict[tuple[str, str], str]]:
     """`rows`: (service, model, ts_ms, *FEATURES) tuples. Returns the profiles, calibrated for
     panes of `window_seconds`, and why each (service, model) left out was (too few events or
     windows). A categorical feature that its producers do not send (None), or too rarely to
@@ -31,7 +31,7 @@ def build_profiles(rows: list, window_seconds: int, bins: int = 10, min_events: 
         ts = numeric[0].astype(np.int64)
         try:
             profiles[scope] = {
-                feature: FeatureProfile.numeric(feature, values, bins, source=source).calibrated(
+                feature: FeatureProfile.numeric(feature, values, bins, source=source, built_at_ms=built_at_ms).calibrated(
                     split_windows(ts, values, window_seconds), window_seconds, min_events=min_events)
                 for feature, values in zip(NUMERIC, numeric[1:])}
         except ValueError as exc:
@@ -43,7 +43,8 @@ def build_profiles(rows: list, window_seconds: int, bins: int = 10, min_events: 
                 continue
             values = np.array([value for _, value in present], dtype=object)
             try:
-                profiles[scope][feature] = FeatureProfile.categorical(feature, values, source=source).calibrated(
+                profiles[scope][feature] = FeatureProfile.categorical(
+                    feature, values, source=source, built_at_ms=built_at_ms).calibrated(
                     split_windows(np.array([t for t, _ in present]), values, window_seconds), window_seconds,
                     min_events=min_events)
             except ValueError:  # too few windows with this feature: the numeric ones go on

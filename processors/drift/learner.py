@@ -53,7 +53,7 @@ class ProfileLearner:
             profiles[feature] = FeatureProfile(**{
                 **profile.calibrated_on_counts([profile.sample_counts(s[feature]) for _, s in collected],
                                                window_seconds, min_events=self.min_events).__dict__,
-                "provisional": True})
+                "provisional": True, "built_at_ms": last + window_seconds * 1000})
         return profiles
 
 

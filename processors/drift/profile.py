@@ -78,16 +78,18 @@ class FeatureProfile:
     thresholds: tuple[Threshold, ...] = field(default=())
     source: str = ""  # what the reference was, for people: a time range, or the panes it was learned from
     provisional: bool = False  # learned from a series' first panes, until a built profile replaces it
+    built_at_ms: int = 0  # when it was built or learned: with its scope, the version's name
 
     @classmethod
     def numeric(cls, feature: str, values: np.ndarray, bins: int = 10,
-                relative_accuracy: float = DEFAULT_RELATIVE_ACCURACY, source: str = "") -> FeatureProfile:
+                relative_accuracy: float = DEFAULT_RELATIVE_ACCURACY, source: str = "",
+                built_at_ms: int = 0) -> FeatureProfile:
         values = np.asarray(values, dtype=np.float64)
         if values.size < bins:
             raise ValueError(f"{feature}: {values.size} reference values, need at least {bins}")
         sketch = LatencySketch(relative_accuracy)
         edges = np.unique([sketch.upper_bound(q) for q in np.quantile(values, np.arange(1, bins) / bins)])
-        return cls._binned(feature, edges, values, np.ones(values.size), relative_accuracy, source)
+        return cls._binned(feature, edges, values, np.ones(values.size), relative_accuracy, source, built_at_ms)
 
     @classmethod
     def from_sketch(cls, feature: str, sketch: LatencySketch, bins: int = 10, source: str = "") -> FeatureProfile:
@@ -102,7 +104,7 @@ class FeatureProfile:
 
     @classmethod
     def _binned(cls, feature: str, edges: np.ndarray, values: np.ndarray, weights: np.ndarray,
-                relative_accuracy: float, source: str) -> FeatureProfile:
+                relative_accuracy: float, source: str, built_at_ms: int = 0) -> FeatureProfile:
         index = np.searchsorted(edges, values, side="left")
         counts = np.bincount(index, weights=weights, minlength=edges.size + 1)
         sums = np.bincount(index, weights=weights * values, minlength=edges.size + 1)
@@ -110,12 +112,14 @@ class FeatureProfile:
         std = float(np.sqrt(np.sum(weights * (values - mean) ** 2) / weights.sum()))
         return cls(feature, "numeric", tuple(proportions(counts)), tuple(edges.tolist()),
                    tuple((sums / np.maximum(counts, 1)).tolist()), std, relative_accuracy=relative_accuracy,
-                   source=source)
+                   source=source, built_at_ms=built_at_ms)
 
     @classmethod
-    def categorical(cls, feature: str, values, max_categories: int = 20, source: str = "") -> FeatureProfile:
+    def categorical(cls, feature: str, values, max_categories: int = 20, source: str = "",
+                    built_at_ms: int = 0) -> FeatureProfile:
         names, counts = np.unique(np.asarray(values, dtype=str), return_counts=True)
-        return cls.from_category_counts(feature, dict(zip(names.tolist(), counts.tolist())), max_categories, source)
+        profile = cls.from_category_counts(feature, dict(zip(names.tolist(), counts.tolist())), max_categories, source)
+        return FeatureProfile(**{**profile.__dict__, "built_at_ms": built_at_ms})
 
     @classmethod
     def from_category_counts(cls, feature: str, counts: dict[str, int], max_categories: int = 20,

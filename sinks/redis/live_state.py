@@ -35,6 +35,7 @@ SINK_STATS = "iw:sink"
 HANDOFF_PREFIX = "iw:handoff"
 WORKER_PREFIX = "iw:worker"
 DRIFT_PROFILES = "iw:drift:profiles"
+DRIFT_PROFILE_VERSIONS = "iw:drift:profile_versions"
 DRIFT_DETECTIONS = "iw:drift:detections"
 ALERT_STREAM_MAXLEN = 10_000
 
@@ -181,6 +182,7 @@ class LiveStateWriter:
                       approximate=True)
         for scope, features in (learned_profiles or {}).items():
             pipe.hsetnx(DRIFT_PROFILES, *_profile_field(scope, features))
+            pipe.hset(DRIFT_PROFILE_VERSIONS, *_version_field(scope, features))
         if any(late_by_series.values()):
             # Series names come from producers: the late counts expire once no series is late for a while.
             pipe.expire(LATE_EVENTS, self.window_ttl_seconds)
@@ -225,12 +227,43 @@ def read_windows(client: redis.Redis, limit: int = 200) -> list[dict]:
 
 def write_profiles(client: redis.Redis, profiles: Profiles) -> None:
     """Make these the reference profiles of their scopes (the others stay): one field per
-    "<service>|<model>" of ``iw:drift:profiles``, JSON of feature -> profile."""
-    client.hset(DRIFT_PROFILES, mapping=dict(_profile_field(scope, features) for scope, features in profiles.items()))
+    "<service>|<model>" of ``iw:drift:profiles``, JSON of feature -> profile; each is kept as a
+    version too (``iw:drift:profile_versions``), to be listed and activated again."""
+    pipe = client.pipeline(transaction=True)
+    pipe.hset(DRIFT_PROFILES, mapping=dict(_profile_field(scope, features) for scope, features in profiles.items()))
+    pipe.hset(DRIFT_PROFILE_VERSIONS, mapping=dict(_version_field(scope, f) for scope, f in profiles.items()))
+    pipe.execute()
 
 
 def _profile_field(scope: tuple[str, str], features: dict[str, FeatureProfile]) -> tuple[str, str]:
     return "|".join(scope), json.dumps({name: p.to_dict() for name, p in features.items()})
+
+
+def _version_field(scope: tuple[str, str], features: dict[str, FeatureProfile]) -> tuple[str, str]:
+    name, value = _profile_field(scope, features)
+    return f"{name}|{max(p.built_at_ms for p in features.values())}", value
+
+
+def read_profile_versions(client: redis.Redis) -> dict[tuple[str, str, int], dict[str, FeatureProfile]]:
+    """Every version kept, by (service, model, built_at_ms); one that does not parse is left out, logged."""
+    versions = {}
+    for field, raw in client.hgetall(DRIFT_PROFILE_VERSIONS).items():
+        try:
+            scope, built_at = field.decode().rsplit("|", 1)
+            service, model = scope.split("|", 1)
+            versions[service, model, int(built_at)] = {
+                name: FeatureProfile.from_dict(d) for name, d in json.loads(raw).items()}
+        except (ValueError, TypeError, KeyError) as exc:
+            log.error("reference profile version %r in %s left out: %s", field, DRIFT_PROFILE_VERSIONS, exc)
+    return versions
+
+
+def activate_profile_version(client: redis.Redis, service: str, model: str, built_at_ms: int) -> None:
+    """Make a kept version the scope's reference profile again; KeyError if there is no such version."""
+    raw = client.hget(DRIFT_PROFILE_VERSIONS, f"{service}|{model}|{built_at_ms}")
+    if raw is None:
+        raise KeyError(f"no version {built_at_ms} of the reference profile of {service}/{model}")
+    client.hset(DRIFT_PROFILES, f"{service}|{model}", raw)
 
 
 def read_profiles(client: redis.Redis) -> Profiles:
