@@ -44,7 +44,7 @@ class EventBatch:
     def from_events(cls, events: list[dict], keysets: list[KeySet]) -> EventBatch:
         def keyed(keyset: KeySet) -> KeyedSeries:
             # itemgetter gives each event's key in C: a tuple, or the value itself for one field.
-            key_of = itemgetter(*keyset.fields)
+            key_of = itemgetter(*keyset.fields) if not keyset.attributes else keyset.key_of
             ids: dict = {}
             index = np.fromiter((ids.setdefault(key_of(e), len(ids)) for e in events), dtype=np.int32, count=len(events))
             values = (key if len(keyset.fields) > 1 else (key,) for key in ids)

@@ -135,7 +135,8 @@ class WindowPipeline:
         self.rules = configured_rules(settings, self.keysets)
         learner = (ProfileLearner(settings.drift_reference_panes, settings.drift_min_events)
                    if settings.drift_reference_panes else None)
-        self.drift = DriftScorer(self.keysets[0].name, settings.drift_persistence, learner)
+        groups = tuple(k.name for k in self.keysets[1:] if {"service", "model"} <= set(k.fields) and not k.spans_partitions)
+        self.drift = DriftScorer(self.keysets[0].name, settings.drift_persistence, learner, groups)
         self.adwin = (AdwinDetectors(self.keysets[0].name, settings.adwin_delta, settings.max_series_per_keyset)
                       if settings.adwin_delta else None)
         self._detections: list[Detection] = []

@@ -28,7 +28,7 @@ def test_an_alarm_is_one_record_at_its_first_pane_and_round_trips_through_avro()
 
 def test_every_adwin_change_is_a_record_with_its_means():
     row = {"ts": 1, "window_start": 2, "window_seconds": 0, "service": "s", "model": "m", "model_version": "v",
-           "series": "s|m|v", "feature": "latency_ms", "detector": "adwin", "statistic": "mean", "value": 300.0,
+           "keyset": "model", "series": "s|m|v", "feature": "latency_ms", "detector": "adwin", "statistic": "mean", "value": 300.0,
            "threshold": float("nan"), "reference": 100.0, "events": 40, "reference_events": 900, "drifted": True}
     (record,) = detection_records([row])
     assert (record["value"], record["reference"], record["threshold"], record["reference_events"]) == (300.0, 100.0, None, 900)

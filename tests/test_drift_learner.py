@@ -8,7 +8,10 @@ import pytest
 from inferwatch.processors.drift.learner import ProfileLearner
 from inferwatch.processors.drift.profile import FeatureProfile, split_windows
 from inferwatch.processors.drift.scorer import DriftScorer
+from inferwatch.processors.event_batch import EventBatch
 from inferwatch.processors.sketches.latency_sketch import LatencySketch
+from inferwatch.processors.windows.keys import parse_keysets
+from inferwatch.processors.windows.panes import Panes
 from tests.test_drift_scorer import T0, closed_panes, minute_events
 
 
@@ -87,3 +90,28 @@ def test_a_topic_mix_shift_is_scored_from_the_panes_category_counts_and_alarmed(
         assert row["value"] == pytest.approx(profile.statistic("js", profile.counts(topics)), abs=1e-12)
     assert [r["window_start"] for r in rows] == [T0 + m * 60_000 for m in (5, 6, 7, 8)]
     assert [r["drifted"] for r in rows] == [False, False, True, True]
+
+
+def test_a_group_within_a_model_is_judged_against_the_models_reference():
+    """A key set with an attribute (here the prompt's language) scores each group's panes against
+    its model's profile: a shift in one language's prompts alarms that group, not the other."""
+    keysets = parse_keysets(["model=service,model,model_version", "language=service,model,attributes.language"])
+    scope = ("chat-api", "llama-3.1-8b-chat-ft")
+    events = [e for m in range(10) for e in minute_events(m, seed=m, n=1800)]
+    for i, e in enumerate(events):
+        e["attributes"] = {"language": "fr" if i % 3 == 0 else "en"}
+        if e["attributes"]["language"] == "fr" and e["ts"] >= T0 + 6 * 60_000:
+            e["input_tokens"] *= 4
+    panes = Panes(60, 0, 5, partitions=(0,))
+    panes.add(EventBatch.from_events(events, keysets), 0, 0.0)
+    closed = sorted(panes.close_due(0.0) + list(panes.open.values()), key=lambda p: p.window_start_ms)
+    scorer = DriftScorer("model", persistence=2, learner=ProfileLearner(panes=5, min_events=50),
+                         group_keysets=("language",))
+    rows = [r for r in scorer.score(closed, 0) if r["feature"] == "input_tokens" and r["statistic"] == "js"]
+    alarmed = {(r["keyset"], r["series"]) for r in rows if r["drifted"]}
+    assert ("language", "chat-api|llama-3.1-8b-chat-ft|fr") in alarmed
+    assert ("language", "chat-api|llama-3.1-8b-chat-ft|en") not in alarmed
+    fr = [r for r in rows if r["series"] == "chat-api|llama-3.1-8b-chat-ft|fr"]
+    assert [r["window_start"] for r in fr] == [T0 + m * 60_000 for m in range(5, 10)]  # from the model's reference on
+    assert [r["drifted"] for r in fr] == [False, False, True, True, True]
+    assert scope in scorer.take_learned()

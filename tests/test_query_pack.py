@@ -127,7 +127,7 @@ def test_drift_timeline(loaded):
     now_ms = int(time.time() * 1000)
     rows = [{"ts": now_ms - i * 60_000, "window_start": (now_ms - i * 60_000) // 60_000 * 60_000,
              "window_seconds": 60, "service": "chat-api", "model": model, "model_version": "v1",
-             "feature": "prompt_chars", "detector": "psi", "statistic": "psi", "value": i / 10,
+             "keyset": "model", "series": f"chat-api|{model}|v1", "feature": "prompt_chars", "detector": "psi", "statistic": "psi", "value": i / 10,
              "threshold": 0.2, "reference": float("nan"), "events": 500, "reference_events": 0,
              "drifted": i / 10 > 0.2}
             for model in ("drift-a", "drift-b") for i in range(6)]

@@ -102,7 +102,8 @@ def detection_row(detection: Detection, now_ms: int) -> dict:
     labels = detection.series.as_dict()
     return {"ts": now_ms, "window_start": detection.ts_ms, "window_seconds": 0, "service": labels.get("service", ""),
             "model": labels.get("model", ""), "model_version": labels.get("model_version", ""),
-            "series": detection.series.label, "feature": detection.feature, "detector": "adwin",
+            "keyset": detection.series.keyset, "series": detection.series.label, "feature": detection.feature,
+            "detector": "adwin",
             "statistic": "mean", "value": detection.mean_after, "threshold": float("nan"),
             "reference": detection.mean_before, "events": detection.count_after,
             "reference_events": detection.count_before, "drifted": True}

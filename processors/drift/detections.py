@@ -14,7 +14,7 @@ def detection_records(rows: list[dict]) -> list[dict]:
     return [{
         "ts": row["ts"], "event_time": row["window_start"], "window_seconds": row["window_seconds"],
         "service": row["service"], "model": row["model"], "model_version": row["model_version"],
-        "series": row["series"], "feature": row["feature"], "detector": row["detector"],
+        "keyset": row["keyset"], "series": row["series"], "feature": row["feature"], "detector": row["detector"],
         "statistic": row["statistic"], "value": row["value"], "threshold": _optional(row["threshold"]),
         "reference": _optional(row["reference"]), "events": row["events"], "reference_events": row["reference_events"],
     } for row in rows if row.get("alarm_started") or row["detector"] == "adwin"]

@@ -22,6 +22,7 @@ A window with fewer than `min_events` is not judged: its statistic is mostly sam
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -63,6 +64,16 @@ class Threshold:
     std: float
     value: float  # mean + sigmas * std
     min_events: int
+    events: float = 0.0  # mean events of the windows it was calibrated on (0: not recorded)
+
+    def for_events(self, events: int) -> float:
+        """The threshold for a window of `events`: a window smaller than those calibrated on (a
+        group within a model) varies more by chance alone, JS as 1/sqrt(n), PSI and KL as 1/n,
+        so its threshold is raised by that much; never lowered."""
+        if not self.events or events >= self.events:
+            return self.value
+        ratio = self.events / events
+        return self.value * (math.sqrt(ratio) if self.statistic == "js" else ratio)
 
 
 @dataclass(frozen=True)
@@ -202,7 +213,8 @@ class FeatureProfile:
         for name in statistics:
             values = np.array([self.statistic(name, counts, proportions(total - counts)) for counts in judged])
             thresholds.append(Threshold(name, window_seconds, len(judged), float(values.mean()), float(values.std()),
-                                        float(values.mean() + sigmas * values.std()), min_events))
+                                        float(values.mean() + sigmas * values.std()), min_events,
+                                        float(np.mean([counts.sum() for counts in judged]))))
         kept = [t for t in self.thresholds if t.window_seconds != window_seconds]
         return FeatureProfile(**{**self.__dict__, "thresholds": tuple(kept + thresholds)})
 

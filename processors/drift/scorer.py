@@ -27,8 +27,12 @@ Profiles = dict[tuple[str, str], dict[str, FeatureProfile]]  # (service, model) 
 
 
 class DriftScorer:
-    def __init__(self, keyset: str, persistence: int = 2, learner: ProfileLearner | None = None):
+    def __init__(self, keyset: str, persistence: int = 2, learner: ProfileLearner | None = None,
+                 group_keysets: tuple[str, ...] = ()):
         self.keyset = keyset  # the model series' key set: service and model among its fields
+        # Key sets of groups within a model (service and model among their fields, e.g. a
+        # language attribute): their panes are judged against their model's profile too.
+        self.keysets = {keyset, *group_keysets}
         self.persistence = persistence
         self.learner = learner
         self.profiles: Profiles = {}
@@ -46,16 +50,17 @@ class DriftScorer:
 
     def pane_key(self, pane: WindowAggregate) -> tuple | None:
         """What `pane_fields` files a pane's scores under; None for panes it never scores."""
-        if pane.series.keyset != self.keyset or pane.source_partition is not None:
+        if pane.series.keyset not in self.keysets or pane.source_partition is not None:
             return None
-        return pane.series.label, pane.window_start_ms
+        return pane.series.keyset, pane.series.label, pane.window_start_ms
 
     @staticmethod
     def pane_fields(rows: list[dict]) -> dict[tuple, dict]:
         """`score`'s rows as the snapshot fields of their panes (REDIS_MAP_FIELDS), by pane_key."""
         fields: dict[tuple, dict] = {}
         for row in rows:
-            pane = fields.setdefault((row["series"], row["window_start"]), {"drift": {}, "drift_alarms": {}})
+            pane = fields.setdefault((row["keyset"], row["series"], row["window_start"]),
+                                     {"drift": {}, "drift_alarms": {}})
             name = f"{row['feature']}:{row['statistic']}"
             pane["drift"][name] = row["value"]
             if row["drifted"]:
@@ -72,8 +77,11 @@ class DriftScorer:
             scope = (labels["service"], labels["model"])
             features = self.profiles.get(scope) or self.profiles.get(GLOBAL_SCOPE)
             if features is None:
-                self._learn(scope, pane)
+                if pane.series.keyset == self.keyset:  # a model's reference: from its model panes only
+                    self._learn(scope, pane)
                 continue
+            if any(p.provisional and pane.window_start_ms < p.built_at_ms for p in features.values()):
+                continue  # a group's pane of the minutes its model's reference was learned from
             for metric in pane.metrics.values():
                 profile = features.get(getattr(metric, "drift_feature", None) or "")
                 if profile is None:
@@ -84,14 +92,16 @@ class DriftScorer:
                     if threshold is None or events < threshold.min_events:
                         continue
                     value = profile.statistic(statistic, profile.sample_counts(metric.drift_sample))
+                    limit = threshold.for_events(events)
                     key = (pane.series, profile.feature, statistic)
-                    self._runs[key] = self._runs.get(key, 0) + 1 if value > threshold.value else 0
+                    self._runs[key] = self._runs.get(key, 0) + 1 if value > limit else 0
                     rows.append({
                         "ts": now_ms, "window_start": pane.window_start_ms, "window_seconds": pane.window_seconds,
                         "service": labels["service"], "model": labels["model"],
-                        "model_version": labels.get("model_version", ""), "series": pane.series.label,
+                        "model_version": labels.get("model_version", ""), "keyset": pane.series.keyset,
+                        "series": pane.series.label,
                         "feature": profile.feature, "detector": DETECTOR, "statistic": statistic,
-                        "value": value, "threshold": threshold.value, "reference": float("nan"),
+                        "value": value, "threshold": limit, "reference": float("nan"),
                         "events": events, "reference_events": 0,
                         "drifted": self._runs[key] >= self.persistence,
                         "alarm_started": self._runs[key] == self.persistence,  # a detection (detections.py)

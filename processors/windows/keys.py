@@ -20,10 +20,14 @@ from dataclasses import dataclass
 
 from inferwatch.schemas.wire import PARTITION_KEY_FIELDS
 
-# Event fields a series may be keyed by: the schema's required string fields.
+# Event fields a series may be keyed by: the schema's required string fields, and any of the
+# event's `attributes` as `attributes.<name>` ('' where an event does not have it): groups such as
+# a language or a user segment, whose every window and drift score then exists per group.
 KEY_FIELDS = ("service", "route", "model", "model_version", "tenant_id")
+ATTRIBUTE_PREFIX = "attributes."
 
-_KEYSET = re.compile(r"^([a-z][a-z0-9_]*)=([a-z_]+(?:,[a-z_]+)*)$")
+_FIELD = r"(?:[a-z_]+|attributes\.[a-z0-9_]+)"
+_KEYSET = re.compile(rf"^([a-z][a-z0-9_]*)=({_FIELD}(?:,{_FIELD})*)$")
 
 
 @dataclass(frozen=True)
@@ -36,12 +40,25 @@ class KeySet:
         """"tenant=tenant_id,model": a name, then the event fields of its key."""
         match = _KEYSET.match(text.replace(" ", ""))
         if not match:
-            raise ValueError(f"key set {text!r}: expected <name>=<field>[,<field>...], e.g. tenant=tenant_id,model")
+            raise ValueError(f"key set {text!r}: expected <name>=<field>[,<field>...], e.g. tenant=tenant_id,model "
+                             f"or language=service,model,{ATTRIBUTE_PREFIX}language")
         fields = tuple(match[2].split(","))
-        unknown = [f for f in fields if f not in KEY_FIELDS]
+        unknown = [f for f in fields if f not in KEY_FIELDS and not f.startswith(ATTRIBUTE_PREFIX)]
         if unknown or len(set(fields)) != len(fields):
-            raise ValueError(f"key set {text!r}: fields must be distinct, among {', '.join(KEY_FIELDS)}")
+            raise ValueError(f"key set {text!r}: fields must be distinct, among {', '.join(KEY_FIELDS)} "
+                             f"and {ATTRIBUTE_PREFIX}<name>")
         return cls(match[1], fields)
+
+    @property
+    def attributes(self) -> bool:
+        """Whether a field is one of the event's attributes (then `key_of` keys an event)."""
+        return any(f.startswith(ATTRIBUTE_PREFIX) for f in self.fields)
+
+    def key_of(self, event: dict):
+        """An event's key: as itemgetter(*fields) gives it (the value itself for one field)."""
+        key = tuple(event["attributes"].get(f[len(ATTRIBUTE_PREFIX):], "") if f.startswith(ATTRIBUTE_PREFIX)
+                    else event[f] for f in self.fields)
+        return key if len(key) > 1 else key[0]
 
     @property
     def spans_partitions(self) -> bool:

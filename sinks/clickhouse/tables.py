@@ -91,6 +91,7 @@ ALERT_SPEC = (  # with migration 006's columns
 DRIFT_SPEC = (
     Column("ts", "time"), Column("window_start", "time"), Column("window_seconds", "u32"),
     Column("service", "lc"), Column("model", "lc"), Column("model_version", "lc"),
+    Column("keyset", "lc"), Column("series", "str"),
     Column("feature", "lc"), Column("detector", "lc"), Column("statistic", "lc"),
     Column("value", "f64"), Column("threshold", "f64"), Column("reference", "f64"), Column("events", "u64"),
     Column("reference_events", "u64"), Column("drifted", "bool"),
