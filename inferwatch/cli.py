@@ -6,6 +6,7 @@ import functools
 import importlib.util
 import sys
 import time
+from pathlib import Path
 
 import click
 
@@ -203,14 +204,27 @@ def baseline() -> None:
                    "[default: the drift_min_events setting, 100].")
 @click.option("--max-events", type=click.IntRange(min=1000), default=200_000, show_default=True,
               help="Reference events read per (service, model), the first ones of the range.")
+@click.option("--from-jsonl", "reference_set", type=click.Path(dir_okay=False), default=None,
+              help="Build prompt and response length profiles from a fine-tuning or evaluation set instead "
+                   "(JSONL: prompt/response or chat messages; needs --service and --model).")
+@click.option("--service", default=None, help="With --from-jsonl: the service whose model was tuned on it.")
+@click.option("--model", default=None, help="With --from-jsonl: the model tuned on it.")
+@click.option("--window-events", type=click.IntRange(min=10), default=500, show_default=True,
+              help="With --from-jsonl: records per chunk that thresholds are calibrated on (a set has no time).")
 @click.pass_context
 @_needs_worker
-def baseline_build(ctx, since: str, until: str, bins: int, min_events: int | None, max_events: int) -> None:
+def baseline_build(ctx, since: str, until: str, bins: int, min_events: int | None, max_events: int,
+                   reference_set: str | None, service: str | None, model: str | None, window_events: int) -> None:
     """Build the reference profile of every (service, model) from its events in ClickHouse over a
     time range, calibrated on the range's own panes, and make it the one the worker measures
-    drift against (Redis iw:drift:profiles; the worker reads it within drift_profile_refresh_seconds)."""
+    drift against (Redis iw:drift:profiles; the worker reads it within drift_profile_refresh_seconds).
+    With --from-jsonl, the prompt and response length profiles of one (service, model) from the set
+    its model was tuned on, added to that scope's profile."""
     import redis
 
+    if reference_set is not None:
+        _build_from_set(_settings(ctx), reference_set, service, model, bins, min_events, window_events)
+        return
     from inferwatch.durations import parse_duration
     from inferwatch.processors.drift.baseline import COLUMNS, build_profiles
     from inferwatch.query import run_query
@@ -250,6 +264,43 @@ def baseline_build(ctx, since: str, until: str, bins: int, min_events: int | Non
     except (StackNotRunning, redis.RedisError) as exc:
         raise click.ClickException(f"storing the profiles in Redis: {exc}") from exc
     click.echo(f"{len(profiles)} reference profile(s) from {len(rows):,} events stored")
+
+
+def _build_from_set(settings: Settings, path: str, service: str | None, model: str | None, bins: int,
+                    min_events: int | None, window_events: int) -> None:
+    import redis
+
+    from inferwatch.processors.drift.baseline import text_profiles
+    from inferwatch.reference_set import ReferenceSetError, read_pairs
+    from inferwatch.sinks.redis.live_state import read_profiles, write_profiles
+
+    if not service or not model:
+        raise click.UsageError("--from-jsonl needs --service and --model: the scope whose model was tuned on the set")
+    try:
+        pairs = read_pairs(path, progress=lambda n: click.echo(f"  {n:,} records read", err=True))
+    except ReferenceSetError as exc:
+        raise click.ClickException(str(exc)) from exc
+    built_at_ms = int(time.time() * 1000)
+    try:
+        features = text_profiles(pairs, settings.window_seconds, window_events, bins, min_events or settings.drift_min_events,
+                                 f"built from {len(pairs):,} records of {Path(path).name}, at {_iso_minute(built_at_ms)}",
+                                 built_at_ms)
+    except ValueError as exc:
+        raise click.ClickException(f"{path}: {exc} (fewer records, or a smaller --window-events?)") from exc
+    try:
+        client = redis.Redis.from_url(settings.resolved_redis_url, socket_connect_timeout=5)
+        # Added to the scope's profile: its features from traffic (learned or built) stay. A scope
+        # without one is refused: holding the set's features only, it would not learn the others.
+        existing = read_profiles(client).get((service, model))
+        if existing is None:
+            raise click.ClickException(
+                f"no reference profile of {service}/{model} yet: let the worker learn one from its first panes, or "
+                f"run `inferwatch baseline build --since ...` over its traffic, then add the set's")
+        write_profiles(client, {(service, model): {**existing, **features}})
+    except (StackNotRunning, redis.RedisError) as exc:
+        raise click.ClickException(f"storing the profiles in Redis: {exc}") from exc
+    thresholds = ", ".join(f"{f} JS>{p.threshold('js', settings.window_seconds).value:.3f}" for f, p in features.items())
+    click.echo(f"{service}/{model}: {thresholds}, from {len(pairs):,} records stored")
 
 
 @baseline.command("show")

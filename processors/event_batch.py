@@ -34,6 +34,8 @@ class EventBatch:
     ttft_ms: np.ndarray  # float64, NaN where the response was not streamed
     error_type: np.ndarray  # object: str, or None for OK events
     topic: np.ndarray  # object: str, or None
+    prompt_chars: np.ndarray  # int64: 0 where the producer saw no text
+    response_chars: np.ndarray  # int64
     finish_reason: np.ndarray  # object: str, or None
     quality_scores: list[dict]  # per event, usually empty
 
@@ -71,6 +73,8 @@ class EventBatch:
             ttft_ms=floats("ttft_ms"),
             error_type=strings("error_type"),
             topic=strings("topic"),
+            prompt_chars=column("prompt_chars", np.int64),
+            response_chars=column("response_chars", np.int64),
             finish_reason=strings("finish_reason"),
             quality_scores=list(map(itemgetter("quality_scores"), events)),
         )

@@ -26,6 +26,8 @@ event = st.fixed_dictionaries({
     "cost_usd": optional_float,
     "error_type": st.none() | st.sampled_from(["timeout", "rate_limited", "oom"]),
     "topic": st.none() | st.sampled_from(["billing", "technical"]),
+    "prompt_chars": st.integers(0, 100_000),
+    "response_chars": st.integers(0, 100_000),
     "finish_reason": st.none() | st.sampled_from(["stop", "length", "content_filter"]),
     "quality_scores": st.dictionaries(st.sampled_from(["relevance", "toxicity"]), st.floats(0, 1)),
 })
@@ -71,7 +73,8 @@ def test_a_window_snapshot_has_every_output_and_a_partition_part_none_of_the_ske
     whole, part = WindowAggregate(series, 0, 60), WindowAggregate(series, 0, 60, source_partition=2)
     batch = EventBatch.from_events([{
         "ts": 0, "status": "OK", "latency_ms": 120.0, "ttft_ms": 30.0, "input_tokens": 10, "output_tokens": 5,
-        "cost_usd": 0.01, "error_type": None, "topic": None, "finish_reason": "stop", "quality_scores": {}}], [])
+        "cost_usd": 0.01, "error_type": None, "topic": None, "finish_reason": "stop", "prompt_chars": 40, "response_chars": 20,
+        "quality_scores": {}}], [])
     whole.add(batch, np.arange(1), 0)
     part.add(batch, np.arange(1), 2)
     for window in (whole, part):
@@ -87,7 +90,8 @@ def test_a_state_of_another_version_or_without_a_metric_contributes_nothing_to_i
     window = WindowAggregate(series, 0, 60)
     batch = EventBatch.from_events([{
         "ts": 0, "status": "ERROR", "latency_ms": 5.0, "ttft_ms": None, "input_tokens": 1, "output_tokens": 2,
-        "cost_usd": None, "error_type": "oom", "topic": None, "finish_reason": None, "quality_scores": {}}], [])
+        "cost_usd": None, "error_type": "oom", "topic": None, "finish_reason": None, "prompt_chars": 4, "response_chars": 0,
+        "quality_scores": {}}], [])
     window.add(batch, np.arange(1), 0)
     state = window.to_state()
     state["metrics"]["status"][0] += 1  # written by a newer version of that aggregator

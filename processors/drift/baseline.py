@@ -50,3 +50,24 @@ def build_profiles(rows: list, window_seconds: int, bins: int = 10, min_events: 
             except ValueError:  # too few windows with this feature: the numeric ones go on
                 continue
     return profiles, skipped
+
+
+# The features a set of texts gives (aggregators/text_lengths.py): what the SDK counts on the
+# text it sees, so both sides are measured alike.
+TEXT_FEATURES = ("prompt_chars", "response_chars")
+
+
+def text_profiles(pairs: list[tuple[str, str]], window_seconds: int, window_events: int, bins: int = 10,
+                  min_events: int = 100, source: str = "", built_at_ms: int = 0) -> dict[str, FeatureProfile]:
+    """Profiles of prompt and response length of (prompt, response) pairs, e.g. a fine-tuning set.
+    A set has no time: its thresholds are calibrated on consecutive chunks of `window_events`
+    pairs, standing in for panes of `window_seconds` (a pane smaller than that gets a higher
+    threshold: profile.Threshold.for_events). ValueError if there are too few for 3 chunks."""
+    lengths = np.array([(len(prompt), len(response)) for prompt, response in pairs], dtype=np.float64).T
+    chunks = np.arange(lengths.shape[1]) // window_events
+    profiles = {}
+    for feature, values in zip(TEXT_FEATURES, lengths):
+        profile = FeatureProfile.numeric(feature, values, bins, source=source, built_at_ms=built_at_ms)
+        windows = [values[chunks == c] for c in range(chunks[-1] + 1)]
+        profiles[feature] = profile.calibrated(windows, window_seconds, min_events=min(min_events, window_events))
+    return profiles
