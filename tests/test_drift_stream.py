@@ -117,7 +117,7 @@ def test_a_prompt_length_shift_is_scored_alarmed_alerted_and_stored(stack, redis
                 run = run + 1 if over else 0
                 assert drifted == (run >= settings.drift_persistence)
         alerts = wait_for("a drift alert", lambda: [a for a in read_alerts(client) if a["rule"] == "drift"], 60)
-        assert "drifted from its reference" in alerts[0]["message"]
+        assert "drifted from the reference" in alerts[0]["message"] and "input_tokens" in alerts[0]["message"]
         status = cli(settings, "status", "--drift")
         assert status.returncode == 0, status.stderr
         assert "input_tokens" in status.stdout and "alarm" in status.stdout

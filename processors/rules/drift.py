@@ -19,9 +19,11 @@ class Drift(WindowRule):
     def check(self, window: dict) -> tuple[float, float, str] | None:
         # The feature furthest over its threshold speaks for the pane, in JS if it is in alarm in
         # JS (bounded by 1, readable across features); PSI's thresholds can be tiny.
-        name, threshold = max(window["drift_alarms"].items(),
-                              key=lambda a: (a[0].endswith(":js"), window["drift"][a[0]] / a[1]))
+        ranked = sorted(window["drift_alarms"].items(), reverse=True,
+                        key=lambda a: (a[0].endswith(":js"), window["drift"][a[0]] / a[1]))
+        name, threshold = ranked[0]
         feature, statistic = name.rsplit(":", 1)
         value = window["drift"][name]
-        return value, threshold, (f"{feature} drifted from its reference: {statistic.upper()} {value:.3f} > "
-                                  f"{threshold:.3f} ({window['events']} requests)")
+        features = list(dict.fromkeys(n.rsplit(":", 1)[0] for n, _ in ranked))  # all in alarm, furthest first
+        return value, threshold, (f"{', '.join(features)} drifted from the reference: {feature} "
+                                  f"{statistic.upper()} {value:.3f} > {threshold:.3f} ({window['events']} requests)")
