@@ -35,7 +35,6 @@ Usage: python bench/drift_eval.py [--seeds 3] [--stationary 3] [--reference-pane
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
 import math
 import os
